@@ -1,0 +1,52 @@
+use sea_orm::{entity::prelude::*, ActiveValue::Set, QueryFilter};
+
+use super::{entities::api_keys, now};
+use crate::{auth::{hash_token, new_token}, models::ApiKeyId};
+
+/// Every key starts with this, so leaked keys are easy to recognise (and to scan for).
+pub const KEY_PREFIX: &str = "hrld_";
+
+/// Creates a key and returns it with its plain text, which is shown once and never stored.
+pub async fn create(
+    db: &DatabaseConnection,
+    name: &str,
+    created_by: Option<Uuid>,
+) -> Result<(api_keys::Model, String), DbErr> {
+    let plain = format!("{KEY_PREFIX}{}", new_token(32));
+    let model = api_keys::ActiveModel {
+        id: Set(ApiKeyId::new().0),
+        name: Set(name.trim().to_owned()),
+        prefix: Set(plain.chars().take(KEY_PREFIX.len() + 6).collect()),
+        key_hash: Set(hash_token(&plain)),
+        created_by: Set(created_by),
+        created_at: Set(now()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok((model, plain))
+}
+
+/// The live (not revoked) key with this plain text.
+pub async fn find_live(db: &DatabaseConnection, plain: &str) -> Result<Option<api_keys::Model>, DbErr> {
+    api_keys::Entity::find()
+        .filter(api_keys::Column::KeyHash.eq(hash_token(plain)))
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .one(db)
+        .await
+}
+
+/// Records use at most once a minute per key, to keep API requests free of writes.
+pub async fn touch(db: &DatabaseConnection, key: &api_keys::Model) -> Result<(), DbErr> {
+    let at = now();
+    if key.last_used_at.is_some_and(|t| at - t < chrono::Duration::minutes(1)) {
+        return Ok(());
+    }
+    api_keys::Entity::update_many()
+        .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
+        .filter(api_keys::Column::Id.eq(key.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

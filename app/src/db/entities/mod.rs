@@ -1,0 +1,9 @@
+//! sea-orm entities: the database rows, separate from the wire types in `models`.
+
+pub mod activity_log;
+pub mod api_keys;
+pub mod deliveries;
+pub mod events;
+pub mod sessions;
+pub mod users;
+pub mod webhooks;

@@ -1,0 +1,46 @@
+use sea_orm::entity::prelude::*;
+
+use crate::models::WebhookState;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhooks")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name: String,
+    pub url: String,
+    pub description: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTimeUtc>,
+    /// JSON: `{"type":"none"}`, `{"type":"basic",...}` or `{"type":"api_key",...}`.
+    pub auth: String,
+    /// JSON object of custom header names to values.
+    pub headers: String,
+    /// JSON array of subscribed event types, exact or wildcard.
+    pub event_types: String,
+    pub timeout_ms: i32,
+    /// JSON array of seconds; the global schedule when absent.
+    pub retry_schedule: Option<String>,
+    pub enabled: bool,
+    pub state: WebhookState,
+    pub stopped_by: Option<String>,
+    pub stopped_at: Option<DateTimeUtc>,
+    pub deactivated_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::deliveries::Entity")]
+    Deliveries,
+}
+
+impl Related<super::deliveries::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Deliveries.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,57 @@
+//! The query layer: every read and write of Herald's data goes through these functions,
+//! whether it comes from the JSON API, a server function or the engine.
+
+pub mod activity;
+pub mod api_keys;
+pub mod deliveries;
+pub mod entities;
+pub mod sessions;
+pub mod users;
+
+use std::{path::Path, time::Duration};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+
+/// The current time at the database's precision (microseconds), so values read back compare
+/// equal to the values written on SQLite and PostgreSQL alike (keyset cursors rely on this).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Connects to SQLite (`sqlite://path?mode=rwc`) or PostgreSQL (`postgres://...`).
+/// For SQLite the file's folder is created and the database runs in WAL mode.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(max_connections);
+    if let Some(path) = sqlite_path(url) {
+        if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DbErr::Custom(format!("cannot create the folder {} for the SQLite file: {e}", dir.display()))
+            })?;
+        }
+        opts.map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    }
+    Database::connect(opts).await
+}
+
+/// The file path of a SQLite URL, or None for other databases and in-memory SQLite.
+pub fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}
+
+pub fn is_postgres(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}

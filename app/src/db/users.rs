@@ -1,0 +1,102 @@
+use argon2::{
+    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    Argon2,
+};
+use sea_orm::{entity::prelude::*, ActiveValue::Set, PaginatorTrait, QueryFilter};
+
+use super::{entities::users, now};
+use crate::models::{CurrentUser, Role, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("email: `{0}` is not an email address")]
+    InvalidEmail(String),
+    #[error("password: must be at least 10 characters")]
+    WeakPassword,
+    #[error("email: a user with the email `{0}` already exists")]
+    Duplicate(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn valid_email(email: &str) -> bool {
+    matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace))
+}
+
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        // Hashing only fails for parameters out of range, never for user input.
+        .unwrap_or_default()
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> Result<users::Model, CreateUserError> {
+    let email = normalize_email(email);
+    if !valid_email(&email) {
+        return Err(CreateUserError::InvalidEmail(email));
+    }
+    if password.chars().count() < 10 {
+        return Err(CreateUserError::WeakPassword);
+    }
+    if users::Entity::find().filter(users::Column::Email.eq(&email)).one(db).await?.is_some() {
+        return Err(CreateUserError::Duplicate(email));
+    }
+    let user = users::ActiveModel {
+        id: Set(UserId::new().0),
+        email: Set(email),
+        password_hash: Set(hash_password(password)),
+        role: Set(role),
+        created_at: Set(now()),
+        disabled_at: Set(None),
+    };
+    Ok(user.insert(db).await?)
+}
+
+pub async fn count(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    users::Entity::find().count(db).await
+}
+
+/// The user with this email and password, if both are right and the user is enabled.
+/// Takes the same time whether or not the email exists, so it does not reveal accounts.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    email: &str,
+    password: &str,
+) -> Result<Option<users::Model>, DbErr> {
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq(normalize_email(email)))
+        .one(db)
+        .await?;
+    let ok = match &user {
+        Some(u) => verify_password(password, &u.password_hash),
+        None => {
+            static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            verify_password(password, DUMMY_HASH.get_or_init(|| hash_password("not a password")));
+            false
+        }
+    };
+    Ok(user.filter(|u| ok && u.disabled_at.is_none()))
+}
+
+impl From<users::Model> for CurrentUser {
+    fn from(u: users::Model) -> Self {
+        CurrentUser { id: UserId(u.id), email: u.email, role: u.role }
+    }
+}

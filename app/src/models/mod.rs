@@ -1,0 +1,20 @@
+//! Wire types: what crosses the network between browser, server and API clients.
+
+mod ids;
+mod enums;
+mod delivery;
+mod user;
+
+pub use delivery::*;
+pub use enums::*;
+pub use ids::*;
+pub use user::*;
+
+use serde::{Deserialize, Serialize};
+
+/// One page of a keyset-paginated list. `next_cursor` is opaque; absent on the last page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}

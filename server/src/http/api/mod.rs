@@ -1,0 +1,65 @@
+//! The integrators' JSON API under `/api/v1`: Bearer API keys, problem+json errors.
+
+mod deliveries;
+
+use app::{db::api_keys, state::AppState};
+use axum::{
+    extract::{Request, State},
+    http::header,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+use super::problem::Problem;
+
+/// The API key that authenticated a request, for handlers that record who did what.
+#[derive(Clone, Debug)]
+pub struct ApiPrincipal {
+    pub key_id: uuid::Uuid,
+    pub name: String,
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let authenticated = Router::new()
+        .route("/deliveries", get(deliveries::list))
+        .fallback(|| async { Problem::not_found("No such API route; see /api/v1/openapi.json.") })
+        .layer(middleware::from_fn_with_state(state, require_api_key));
+    Router::new().route("/health", get(health)).merge(authenticated)
+}
+
+async fn require_api_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Problem::unauthorized("Send `Authorization: Bearer <api key>`; create keys with `herald api-key create`.")
+            .into_response();
+    };
+    let Some(key) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else {
+        return Problem::unauthorized("The Authorization header must be `Bearer <api key>`.").into_response();
+    };
+    match api_keys::find_live(&state.db, key).await {
+        Ok(Some(found)) => {
+            if let Err(e) = api_keys::touch(&state.db, &found).await {
+                tracing::warn!(error = %e, "cannot record API key use");
+            }
+            req.extensions_mut().insert(ApiPrincipal { key_id: found.id, name: found.name });
+            next.run(req).await
+        }
+        Ok(None) => Problem::unauthorized("This API key is unknown or has been revoked.").into_response(),
+        Err(e) => Problem::from(e).into_response(),
+    }
+}
+
+/// Liveness and database reachability; needs no key, for load balancers and monitors.
+async fn health(State(state): State<AppState>) -> Response {
+    let db = state.db.execute_unprepared("SELECT 1").await;
+    match db {
+        Ok(_) => Json(json!({"status": "ok", "database": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            Problem::unavailable("The database does not answer.").into_response()
+        }
+    }
+}

@@ -1,0 +1,199 @@
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use app::{db, models::Role};
+use clap::{Parser, Subcommand};
+use herald_server::config::Config;
+use migration::{Migrator, MigratorTrait};
+use tokio_util::sync::CancellationToken;
+
+/// Herald: self-hosted webhook delivery.
+#[derive(Parser)]
+#[command(name = "herald", version, about)]
+struct Cli {
+    /// Configuration file (default: ./herald.toml when present).
+    #[arg(long, global = true, env = "HERALD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (admin app and API), the delivery engine and the jobs.
+    Serve,
+    /// Apply database migrations (`up`, the default) or roll them back (`down`).
+    Migrate {
+        #[command(subcommand)]
+        direction: Option<MigrateDirection>,
+    },
+    /// Manage admin-app users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys for integrators.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateDirection {
+    Up,
+    Down {
+        /// How many migrations to roll back (default: all).
+        #[arg(long)]
+        steps: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints a generated password when none is given.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "HERALD_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        #[arg(long, default_value = "viewer", value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key; the key is printed once and only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("herald: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("herald: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herald: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.listen_addr())
+                .await
+                .with_context(|| format!("cannot listen on {} (HERALD_LISTEN)", config.listen))?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            herald_server::run(config, listener, shutdown).await
+        }
+        Command::Migrate { direction } => {
+            let db = db::connect(&config.database_url, 1)
+                .await
+                .with_context(|| format!("cannot open the database {}", herald_server::config::redact_url(&config.database_url)))?;
+            match direction.unwrap_or(MigrateDirection::Up) {
+                MigrateDirection::Up => {
+                    Migrator::up(&db, None).await?;
+                    println!("database is up to date");
+                }
+                MigrateDirection::Down { steps } => {
+                    Migrator::down(&db, steps).await?;
+                    println!("rolled back {}", steps.map_or("all migrations".into(), |n| format!("{n} migration(s)")));
+                }
+            }
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { email, password, role } } => {
+            let db = herald_server::open_database(&config).await?;
+            let generated = password.is_none().then(|| app::auth::new_token(15));
+            let password = password.or_else(|| generated.clone()).unwrap_or_default();
+            let user = db::users::create(&db, &email, &password, role).await?;
+            db::activity::record(
+                &db,
+                db::activity::Activity {
+                    actor: Some("cli"),
+                    kind: "user.created",
+                    subject: Some(user.email.clone()),
+                    summary: format!("User {} created with role {}", user.email, role.label()),
+                },
+            )
+            .await?;
+            println!("created {} user {}", role.label(), user.email);
+            if let Some(pw) = generated {
+                println!("password: {pw}");
+            }
+            Ok(())
+        }
+        Command::ApiKey { command: ApiKeyCommand::Create { name } } => {
+            anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
+            let db = herald_server::open_database(&config).await?;
+            let (key, plain) = db::api_keys::create(&db, &name, None).await?;
+            db::activity::record(
+                &db,
+                db::activity::Activity {
+                    actor: Some("cli"),
+                    kind: "api_key.created",
+                    subject: Some(key.name.clone()),
+                    summary: format!("API key {} ({}…) created", key.name, key.prefix),
+                },
+            )
+            .await?;
+            // The key alone on stdout, so scripts can capture it; the note goes to stderr.
+            eprintln!("API key `{}` created. It is shown only this once:", key.name);
+            println!("{plain}");
+            Ok(())
+        }
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}
