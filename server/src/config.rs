@@ -118,14 +118,20 @@ fn check_database_url(raw: &str) -> Result<(), String> {
     }
 }
 
-/// The URL with any password replaced, for messages and logs.
+/// The URL with any password replaced, for messages and logs. Works on malformed URLs too.
 pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
         }
-        _ => raw.to_owned(),
+        None => raw.to_owned(),
     }
 }
 
@@ -168,9 +174,17 @@ mod tests {
             jail.set_env("HERALD_LISTEN", "127.0.0.1:0");
             jail.set_env("HERALD_SESSION_TTL_HOURS", "soon");
             let err = Config::load(None).unwrap_err().to_string();
-            assert!(err.contains("session_ttl_hours") && !err.contains('\n'), "{err}");
+            assert!(err.contains("SESSION_TTL_HOURS") && !err.contains("\n"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn passwords_are_hidden_even_in_malformed_urls() {
+        assert_eq!(redact_url("postgres://u:secret@db:5432/h?x=1"), "postgres://u:***@db:5432/h?x=1");
+        assert_eq!(redact_url("postgres://u:secret@"), "postgres://u:***@");
+        assert_eq!(redact_url("postgres://u@db/h"), "postgres://u@db/h");
+        assert_eq!(redact_url("sqlite://data/herald.db"), "sqlite://data/herald.db");
     }
 
     #[test]

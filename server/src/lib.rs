@@ -17,13 +17,30 @@ use crate::config::{redact_url, Config};
 
 /// Connects to the configured database and brings its schema up to date.
 pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let shown = redact_url(&config.database_url);
+    check_postgres_reachable(&config.database_url).await?;
+    // DbErr repeats its cause in its source chain: keep its message only, once.
     let db = app::db::connect(&config.database_url, config.database_max_connections)
         .await
-        .with_context(|| format!("cannot open the database {}", redact_url(&config.database_url)))?;
-    Migrator::up(&db, None)
-        .await
-        .with_context(|| format!("cannot migrate the database {}", redact_url(&config.database_url)))?;
+        .map_err(|e| anyhow::anyhow!("cannot open the database {shown}: {e}"))?;
+    Migrator::up(&db, None).await.map_err(|e| anyhow::anyhow!("cannot migrate the database {shown}: {e}"))?;
     Ok(db)
+}
+
+/// Says "nothing listens there" plainly, where the pool would only report a time-out.
+async fn check_postgres_reachable(database_url: &str) -> anyhow::Result<()> {
+    let Ok(url) = url::Url::parse(database_url) else { return Ok(()) };
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Ok(());
+    }
+    let host = url.host_str().unwrap_or("localhost").trim_matches(['[', ']']).to_owned();
+    let port = url.port().unwrap_or(5432);
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => anyhow::bail!("cannot reach PostgreSQL at {host}:{port} (HERALD_DATABASE_URL): {e}"),
+        Err(_) => anyhow::bail!("cannot reach PostgreSQL at {host}:{port} (HERALD_DATABASE_URL): no answer within 5 s"),
+    }
 }
 
 pub fn app_state(config: &Config, db: DatabaseConnection) -> AppState {

@@ -117,9 +117,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             herald_server::run(config, listener, shutdown).await
         }
         Command::Migrate { direction } => {
-            let db = db::connect(&config.database_url, 1)
-                .await
-                .with_context(|| format!("cannot open the database {}", herald_server::config::redact_url(&config.database_url)))?;
+            let db = db::connect(&config.database_url, 1).await.map_err(|e| {
+                anyhow::anyhow!("cannot open the database {}: {e}", herald_server::config::redact_url(&config.database_url))
+            })?;
             match direction.unwrap_or(MigrateDirection::Up) {
                 MigrateDirection::Up => {
                     Migrator::up(&db, None).await?;

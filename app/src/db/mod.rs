@@ -25,7 +25,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(5))
         .max_connections(max_connections);
     if let Some(path) = sqlite_path(url) {
         if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -1,0 +1,91 @@
+//! The `herald` binary itself: subcommands and start-up failures.
+
+use std::process::{Command, Output};
+
+use app::models::Role;
+
+use crate::{both_databases, common::*};
+
+both_databases!(cli_creates_users_and_api_keys);
+
+fn herald(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
+    cmd.args(args).env("HERALD_LOG", "warn").current_dir(std::env::temp_dir());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run herald")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn cli_creates_users_and_api_keys(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let env = [("HERALD_DATABASE_URL", test_db.url.as_str())];
+
+    let out = herald(&["migrate"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = herald(&["user", "create", "--email", "ops@example.test", "--role", "api_user"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let password = stdout.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password printed");
+
+    let out = herald(&["user", "create", "--email", "ops@example.test", "--password", "long enough pw"], &env);
+    assert!(!out.status.success(), "a duplicate email is refused");
+    assert!(text(&out.stderr).contains("already exists"));
+    let out = herald(&["user", "create", "--email", "x@example.test", "--role", "owner"], &env);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("admin, viewer, api_user"), "{}", text(&out.stderr));
+
+    let out = herald(&["api-key", "create", "--name", "billing service"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout).trim().to_owned();
+    assert!(key.starts_with("hrld_") && key.len() > 40, "{key}");
+
+    let db = test_db.connect().await;
+    let user = app::db::users::authenticate(&db, "ops@example.test", password).await.unwrap().expect("can sign in");
+    assert_eq!(user.role, Role::ApiUser);
+    let stored = app::db::api_keys::find_live(&db, &key).await.unwrap().expect("key works");
+    assert_eq!(stored.name, "billing service");
+    assert_ne!(stored.key_hash, key, "only the hash is stored");
+
+    let out = herald(&["migrate", "down"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    db.close().await.ok();
+}
+
+fn assert_one_clear_line(out: &Output, expected: &str) {
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(last.starts_with("herald: ") && last.contains(expected), "expected `{expected}` in: {stderr}");
+}
+
+#[test]
+fn malformed_database_url_stops_serve_with_one_line() {
+    let out = herald(&["serve"], &[("HERALD_DATABASE_URL", "mysql://root@localhost/herald")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_clear_line(&out, "HERALD_DATABASE_URL: scheme `mysql` is not supported");
+    let out = herald(&["serve"], &[("HERALD_DATABASE_URL", "postgres://herald:s3cret@/herald")]);
+    assert_one_clear_line(&out, "HERALD_DATABASE_URL");
+    assert!(!text(&out.stderr).contains("s3cret"), "passwords never appear in messages");
+    let out = herald(&["serve"], &[("HERALD_LISTEN", "everywhere")]);
+    assert_one_clear_line(&out, "HERALD_LISTEN: `everywhere`");
+}
+
+#[test]
+fn unreachable_postgres_stops_serve_with_one_line() {
+    let started = std::time::Instant::now();
+    let out = herald(
+        &["serve"],
+        &[("HERALD_DATABASE_URL", "postgres://herald:s3cret@127.0.0.1:1/herald"), ("HERALD_LISTEN", "127.0.0.1:0")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_one_clear_line(&out, "cannot reach PostgreSQL at 127.0.0.1:1 (HERALD_DATABASE_URL): Connection refused");
+    assert!(!text(&out.stderr).contains("s3cret"));
+    assert!(started.elapsed().as_secs() < 30, "gives up in bounded time");
+}

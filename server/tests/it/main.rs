@@ -1,0 +1,10 @@
+//! Integration tests: the real server on 127.0.0.1:0 over a fresh SQLite file or a fresh
+//! PostgreSQL database. Every database test runs on both (see `both_databases!`).
+
+mod common;
+
+mod api_auth;
+mod cli;
+mod migrations;
+mod sign_in;
+mod startup;
