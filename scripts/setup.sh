@@ -1,63 +1,61 @@
 #!/usr/bin/env bash
-# Installs what building and testing Herald needs, pinned and idempotent: each step is skipped
-# when the tool is already present at the pinned version. Safe to run again and again.
-#   scripts/setup.sh          Rust tools, wasm target, npm packages
-#   scripts/setup.sh --e2e    also Chromium (Debian package) for the Playwright tests
+# Installs what building Herald needs, pinned and idempotent: every step is skipped when the
+# tool is already there at the pinned version, so running it again costs a few seconds.
+#   scripts/setup.sh          Rust WASM target, wasm-bindgen, wasm-opt
+#   scripts/setup.sh --e2e    also Playwright (npm) and Chromium (Debian) for the browser tests
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
 
-WASM_BINDGEN_VERSION=0.2.130
+# wasm-bindgen's CLI must equal the crate version that Cargo.lock pins.
+WASM_BINDGEN_VERSION=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
 WASM_OPT_VERSION=0.116.1
 
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
-log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
-
+log() { printf '[setup] %s\n' "$*" >&2; }
 want_e2e=0
 for a in "$@"; do [ "$a" = "--e2e" ] && want_e2e=1; done
 
-# 1. The WASM target.
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  log "adding rust target wasm32-unknown-unknown"
+  log "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
 
-# Installs a crate whose own Cargo.lock pins a version the registry cannot serve here:
-# take its source, move that one dependency to a version that exists, install from the path.
-install_patched() { # crate version binary pkg-to-fix precise-version
-  local crate=$1 version=$2 bin=$3 fix=$4 precise=$5
-  if command -v "$bin" >/dev/null && "$bin" --version 2>/dev/null | grep -q "$version"; then
+# Installs a crate whose own Cargo.lock pins a dependency version the registry cannot serve
+# here: take its source, move that one dependency to a version that exists, install from it.
+install_patched() { # crate version binary dependency-to-move version-to-move-to
+  local crate=$1 version=$2 bin=$3 dep=$4 precise=$5
+  if command -v "$bin" >/dev/null && "$bin" --version 2>/dev/null | grep -qF "$version"; then
     return
   fi
-  log "installing $crate $version (builds from source, a few minutes)"
+  log "installing $crate $version from source (a few minutes, once)"
   local work; work=$(mktemp -d)
-  (cd "$work" && cargo init --quiet --name fetchsrc && cargo add --quiet "$crate@=$version" && cargo fetch --quiet)
-  local src; src=$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" | head -n1)
-  cp -r "$src" "$work/src-copy"
-  (cd "$work/src-copy" && { [ -z "$fix" ] || cargo update --quiet -p "$fix" --precise "$precise"; } \
-    && cargo install --quiet --locked --path . --root "$HOME/.cargo")
+  (cd "$work" && cargo init --quiet --name fetch-source && cargo add --quiet "$crate@=$version" && cargo fetch --quiet)
+  cp -r "$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" | head -n1)" "$work/src"
+  (cd "$work/src" && cargo update --quiet -p "$dep" --precise "$precise" \
+    && CARGO_TARGET_DIR="$work/target" cargo install --quiet --locked --path . --root "$HOME/.cargo")
   rm -rf "$work"
 }
-
-# 2. wasm-bindgen CLI: must equal the wasm-bindgen crate version in Cargo.lock.
 install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen webpki-roots 1.0.10
 
-# 3. wasm-opt from crates.io (Debian's binaryen 108 produces bundles that fail to hydrate).
+# Debian's binaryen (wasm-opt 108) produces bundles that never hydrate; crates.io's 116 works.
 if ! { command -v wasm-opt >/dev/null && wasm-opt --version 2>/dev/null | grep -q "version 116"; }; then
-  log "installing wasm-opt $WASM_OPT_VERSION (builds binaryen with g++, about 10 minutes once)"
-  cargo install --quiet --locked wasm-opt --version "$WASM_OPT_VERSION"
+  log "installing wasm-opt $WASM_OPT_VERSION (builds binaryen with g++, about 10 minutes, once)"
+  CARGO_TARGET_DIR="$(mktemp -d)" cargo install --quiet --locked wasm-opt --version "$WASM_OPT_VERSION"
 fi
 
-# 4. Playwright (the npm package only; the browser comes from Debian).
-if [ ! -x end2end/node_modules/.bin/playwright ]; then
-  log "installing end2end npm packages"
-  (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
-fi
-
-# 5. Chromium from Debian.
-if [ "$want_e2e" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  log "installing chromium from Debian"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+if [ "$want_e2e" = 1 ]; then
+  stamp=end2end/node_modules/.herald-lock-sha
+  lock_sha=$(sha256sum end2end/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sha" ]; then
+    log "installing Playwright (npm; the browser comes from Debian)"
+    (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_sha" > "$stamp"
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    log "installing Chromium from Debian"
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
 fi
 log "tools ready"

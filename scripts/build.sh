@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds Herald: the WASM bundle (wasm-bindgen, and wasm-opt for release), the stylesheet and
+# static files into target/site, then the `herald` binary.
+#   scripts/build.sh            dev build (what the tests use)
+#   scripts/build.sh --release  optimised build (what `scripts/run.sh` serves)
+# Prints the path of the built binary on its last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+release=0
+[ "${1:-}" = "--release" ] && release=1
+site=target/site
+mkdir -p "$site/pkg"
+
+if [ $release = 1 ]; then
+  cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+  wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
+else
+  cargo build --locked -p frontend --lib --target wasm32-unknown-unknown
+  wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/frontend.wasm"
+fi
+wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name herald "$wasm"
+rm -f "$site"/pkg/*.gz
+if [ $release = 1 ]; then
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    "$site/pkg/herald_bg.wasm" -o "$site/pkg/herald_bg.wasm"
+fi
+cp style/main.css "$site/pkg/herald.css"
+cp public/* "$site/"
+if [ $release = 1 ]; then
+  # Served as-is to browsers that accept gzip (tower-http's precompressed files).
+  for f in "$site/pkg/herald_bg.wasm" "$site/pkg/herald.js" "$site/pkg/herald.css"; do gzip -9 -k -f "$f"; done
+  printf 'WASM bundle: %s bytes, %s gzipped\n' "$(stat -c %s "$site/pkg/herald_bg.wasm")" "$(stat -c %s "$site/pkg/herald_bg.wasm.gz")" >&2
+  cargo build --locked -p herald-server --bin herald --release
+  echo "$CARGO_TARGET_DIR/release/herald"
+else
+  cargo build --locked -p herald-server --bin herald
+  echo "$CARGO_TARGET_DIR/debug/herald"
+fi

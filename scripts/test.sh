@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: Rust unit and integration tests (each database test on SQLite
+# and on PostgreSQL), then the Playwright tests in Chromium against a freshly started server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --e2e
+source scripts/env.sh
+
+# PostgreSQL runs on these machines; start it if it was stopped.
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "[test] starting PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
+
+echo "[test] Rust tests (SQLite and PostgreSQL)" >&2
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked -p app -p herald-server -p migration --no-fail-fast
+else
+  cargo test --locked -p app -p herald-server -p migration --no-fail-fast
+fi
+
+echo "[test] browser tests (Playwright, Chromium)" >&2
+bin=$(scripts/build.sh)
+cd end2end
+HERALD_BIN="$bin" npx playwright test
