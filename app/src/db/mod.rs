@@ -5,8 +5,10 @@ pub mod activity;
 pub mod api_keys;
 pub mod deliveries;
 pub mod entities;
+pub mod events;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use std::{path::Path, time::Duration};
 
@@ -42,7 +44,18 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .create_if_missing(true)
         });
     }
-    Database::connect(opts).await
+    // Switching a new SQLite file to WAL needs a moment of exclusive access: another process
+    // starting at the same time (or migrating) can hold it. Wait for it rather than fail.
+    let mut tries = 0;
+    loop {
+        match Database::connect(opts.clone()).await {
+            Err(e) if tries < 20 && e.to_string().contains("database is locked") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The file path of a SQLite URL, or None for other databases and in-memory SQLite.

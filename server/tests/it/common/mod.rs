@@ -32,7 +32,8 @@ macro_rules! both_databases {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("HERALD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("HERALD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database of its own for one test: a temp SQLite file, or a PostgreSQL database
@@ -57,7 +58,10 @@ impl TestDb {
                 let admin = Database::connect(&admin_url)
                     .await
                     .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is needed for tests: {e}"));
-                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
                 admin.close().await.ok();
                 let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin_url);
                 TestDb { url: format!("{base}/{name}"), _dir: None, pg_name: Some(name) }
@@ -78,12 +82,28 @@ impl Drop for TestDb {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async {
                     let admin = Database::connect(&postgres_admin_url()).await.ok()?;
-                    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.ok()?;
+                    admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await
+                        .ok()?;
                     admin.close().await.ok()
                 })
             })
             .join();
         }
+    }
+}
+
+async fn wait_until_healthy(client: &reqwest::Client, addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(res) = client.get(format!("http://{addr}/api/v1/health")).send().await {
+            if res.status().is_success() {
+                return;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "server did not become healthy within 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -119,22 +139,10 @@ impl TestApp {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("client");
-        let app = TestApp { addr, db: test_db.connect().await, client, shutdown, server: Some(server), _test_db: test_db };
-        app.wait_until_healthy().await;
-        app
-    }
-
-    async fn wait_until_healthy(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(res) = self.client.get(self.url("/api/v1/health")).send().await {
-                if res.status().is_success() {
-                    return;
-                }
-            }
-            assert!(tokio::time::Instant::now() < deadline, "server did not become healthy within 20 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        // Connect only once the server has created and migrated the database.
+        wait_until_healthy(&client, addr).await;
+        let db = test_db.connect().await;
+        TestApp { addr, db, client, shutdown, server: Some(server), _test_db: test_db }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -154,7 +162,8 @@ impl TestApp {
             .send()
             .await
             .expect("sign in");
-        let cookie = res.headers().get("set-cookie").expect("session cookie").to_str().expect("ascii").to_owned();
+        let cookie =
+            res.headers().get("set-cookie").expect("session cookie").to_str().expect("ascii").to_owned();
         cookie.split(';').next().expect("name=value").to_owned()
     }
 
