@@ -8,6 +8,13 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: DatabaseConnection,
     pub web: WebSettings,
+    pub api: ApiSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// Largest accepted event body, in bytes.
+    pub max_payload_bytes: usize,
 }
 
 #[derive(Clone, Debug)]

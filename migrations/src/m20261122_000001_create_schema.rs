@@ -188,7 +188,12 @@ enum ActivityLog {
     RowsAffected,
 }
 
-fn fk(from_table: impl IntoIden, from_col: impl IntoIden, to_table: impl IntoIden, to_col: impl IntoIden) -> ForeignKeyCreateStatement {
+fn fk(
+    from_table: impl IntoIden,
+    from_col: impl IntoIden,
+    to_table: impl IntoIden,
+    to_col: impl IntoIden,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .from(from_table, from_col)
         .to(to_table, to_col)
@@ -204,7 +209,13 @@ fn tstz_null(col: impl IntoIden) -> ColumnDef {
     timestamp_with_time_zone_null(col)
 }
 
-async fn index(manager: &SchemaManager<'_>, name: &str, table: impl IntoIden, cols: Vec<DynIden>, unique: bool) -> Result<(), DbErr> {
+async fn index(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: impl IntoIden,
+    cols: Vec<DynIden>,
+    unique: bool,
+) -> Result<(), DbErr> {
     let mut stmt = Index::create();
     stmt.name(name).table(table);
     for col in cols {
@@ -309,7 +320,12 @@ impl MigrationTrait for Migration {
                     .col(tstz_null(WebhookUsage::LastErrorAt))
                     .col(tstz_null(WebhookUsage::LastSuccessAt))
                     .col(tstz_null(WebhookUsage::FirstFailureAt))
-                    .foreign_key(&mut fk(WebhookUsage::Table, WebhookUsage::WebhookId, Webhooks::Table, Webhooks::Id))
+                    .foreign_key(&mut fk(
+                        WebhookUsage::Table,
+                        WebhookUsage::WebhookId,
+                        Webhooks::Table,
+                        Webhooks::Id,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -327,8 +343,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "idx_events_created", Events::Table, cols![Events::CreatedAt, Events::Id], false).await?;
-        index(manager, "idx_events_type_created", Events::Table, cols![Events::EventType, Events::CreatedAt], false).await?;
+        index(manager, "idx_events_created", Events::Table, cols![Events::CreatedAt, Events::Id], false)
+            .await?;
+        index(
+            manager,
+            "idx_events_type_created",
+            Events::Table,
+            cols![Events::EventType, Events::CreatedAt],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -352,17 +376,64 @@ impl MigrationTrait for Migration {
                     .col(tstz(Deliveries::CreatedAt))
                     .col(tstz(Deliveries::UpdatedAt))
                     .foreign_key(&mut fk(Deliveries::Table, Deliveries::EventId, Events::Table, Events::Id))
-                    .foreign_key(&mut fk(Deliveries::Table, Deliveries::WebhookId, Webhooks::Table, Webhooks::Id))
+                    .foreign_key(&mut fk(
+                        Deliveries::Table,
+                        Deliveries::WebhookId,
+                        Webhooks::Table,
+                        Webhooks::Id,
+                    ))
                     .to_owned(),
             )
             .await?;
         // Claiming due work, the log's default view, per-webhook views and the log's filters.
-        index(manager, "idx_deliveries_due", Deliveries::Table, cols![Deliveries::Status, Deliveries::NextAttemptAt], false).await?;
-        index(manager, "idx_deliveries_created", Deliveries::Table, cols![Deliveries::CreatedAt, Deliveries::Id], false).await?;
-        index(manager, "idx_deliveries_webhook_created", Deliveries::Table, cols![Deliveries::WebhookId, Deliveries::CreatedAt], false).await?;
-        index(manager, "idx_deliveries_status_created", Deliveries::Table, cols![Deliveries::Status, Deliveries::CreatedAt], false).await?;
-        index(manager, "idx_deliveries_category_created", Deliveries::Table, cols![Deliveries::Category, Deliveries::CreatedAt], false).await?;
-        index(manager, "idx_deliveries_code_created", Deliveries::Table, cols![Deliveries::LastResponseCode, Deliveries::CreatedAt], false).await?;
+        index(
+            manager,
+            "idx_deliveries_due",
+            Deliveries::Table,
+            cols![Deliveries::Status, Deliveries::NextAttemptAt],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_deliveries_created",
+            Deliveries::Table,
+            cols![Deliveries::CreatedAt, Deliveries::Id],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_deliveries_webhook_created",
+            Deliveries::Table,
+            cols![Deliveries::WebhookId, Deliveries::CreatedAt],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_deliveries_status_created",
+            Deliveries::Table,
+            cols![Deliveries::Status, Deliveries::CreatedAt],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_deliveries_category_created",
+            Deliveries::Table,
+            cols![Deliveries::Category, Deliveries::CreatedAt],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_deliveries_code_created",
+            Deliveries::Table,
+            cols![Deliveries::LastResponseCode, Deliveries::CreatedAt],
+            false,
+        )
+        .await?;
         index(manager, "idx_deliveries_event", Deliveries::Table, cols![Deliveries::EventId], false).await?;
 
         manager
@@ -386,13 +457,32 @@ impl MigrationTrait for Migration {
                     .col(boolean(Attempts::ResponseBodyTruncated).default(false))
                     .col(string(Attempts::Outcome))
                     .col(text_null(Attempts::Error))
-                    .foreign_key(&mut fk(Attempts::Table, Attempts::DeliveryId, Deliveries::Table, Deliveries::Id))
+                    .foreign_key(&mut fk(
+                        Attempts::Table,
+                        Attempts::DeliveryId,
+                        Deliveries::Table,
+                        Deliveries::Id,
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "idx_attempts_delivery", Attempts::Table, cols![Attempts::DeliveryId, Attempts::AttemptNumber], false).await?;
+        index(
+            manager,
+            "idx_attempts_delivery",
+            Attempts::Table,
+            cols![Attempts::DeliveryId, Attempts::AttemptNumber],
+            false,
+        )
+        .await?;
         index(manager, "idx_attempts_started", Attempts::Table, cols![Attempts::StartedAt], false).await?;
-        index(manager, "idx_attempts_webhook_started", Attempts::Table, cols![Attempts::WebhookId, Attempts::StartedAt], false).await?;
+        index(
+            manager,
+            "idx_attempts_webhook_started",
+            Attempts::Table,
+            cols![Attempts::WebhookId, Attempts::StartedAt],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -443,7 +533,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "idx_email_outbox_created", EmailOutbox::Table, cols![EmailOutbox::CreatedAt], false).await?;
+        index(manager, "idx_email_outbox_created", EmailOutbox::Table, cols![EmailOutbox::CreatedAt], false)
+            .await?;
 
         manager
             .create_table(
@@ -460,8 +551,22 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "idx_activity_log_occurred", ActivityLog::Table, cols![ActivityLog::OccurredAt], false).await?;
-        index(manager, "idx_activity_log_kind", ActivityLog::Table, cols![ActivityLog::Kind, ActivityLog::OccurredAt], false).await?;
+        index(
+            manager,
+            "idx_activity_log_occurred",
+            ActivityLog::Table,
+            cols![ActivityLog::OccurredAt],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_activity_log_kind",
+            ActivityLog::Table,
+            cols![ActivityLog::Kind, ActivityLog::OccurredAt],
+            false,
+        )
+        .await?;
         Ok(())
     }
 

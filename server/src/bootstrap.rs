@@ -28,15 +28,18 @@ impl FirstAdmin {
 }
 
 /// Creates the first admin when there is no user at all.
-pub async fn ensure_first_admin(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Option<FirstAdmin>> {
+pub async fn ensure_first_admin(
+    db: &DatabaseConnection,
+    config: &Config,
+) -> anyhow::Result<Option<FirstAdmin>> {
     if users::count(db).await? > 0 {
         return Ok(None);
     }
     let generated = config.admin_password.is_none().then(|| app::auth::new_token(15));
     let password = config.admin_password.clone().or_else(|| generated.clone()).unwrap_or_default();
-    let user = users::create(db, &config.admin_email, &password, Role::Admin)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot create the first admin (HERALD_ADMIN_EMAIL / HERALD_ADMIN_PASSWORD): {e}"))?;
+    let user = users::create(db, &config.admin_email, &password, Role::Admin).await.map_err(|e| {
+        anyhow::anyhow!("cannot create the first admin (HERALD_ADMIN_EMAIL / HERALD_ADMIN_PASSWORD): {e}")
+    })?;
     activity::record(
         db,
         activity::Activity {

@@ -28,6 +28,8 @@ pub struct Config {
     pub session_ttl_hours: u32,
     /// Set when Herald is served over HTTPS (behind a proxy): session cookies get `Secure`.
     pub secure_cookies: bool,
+    /// Largest event body `POST /api/v1/events` accepts, in bytes.
+    pub max_payload_bytes: usize,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             admin_password: None,
             session_ttl_hours: 24 * 7,
             secure_cookies: false,
+            max_payload_bytes: 1024 * 1024,
         }
     }
 }
@@ -82,6 +85,9 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return bad("LOG", format!("`{}` is not a log filter: {e}", self.log));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_payload_bytes) {
+            return bad("MAX_PAYLOAD_BYTES", "must be between 1024 and 67108864".into());
         }
         if self.session_ttl_hours == 0 {
             return bad("SESSION_TTL_HOURS", "must be at least 1".into());

@@ -6,7 +6,7 @@ pub mod config;
 pub mod http;
 
 use anyhow::Context;
-use app::state::{AppState, WebSettings};
+use app::state::{ApiSettings, AppState, WebSettings};
 use leptos::config::LeptosOptions;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
@@ -39,7 +39,9 @@ async fn check_postgres_reachable(database_url: &str) -> anyhow::Result<()> {
     match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => anyhow::bail!("cannot reach PostgreSQL at {host}:{port} (HERALD_DATABASE_URL): {e}"),
-        Err(_) => anyhow::bail!("cannot reach PostgreSQL at {host}:{port} (HERALD_DATABASE_URL): no answer within 5 s"),
+        Err(_) => anyhow::bail!(
+            "cannot reach PostgreSQL at {host}:{port} (HERALD_DATABASE_URL): no answer within 5 s"
+        ),
     }
 }
 
@@ -57,6 +59,7 @@ pub fn app_state(config: &Config, db: DatabaseConnection) -> AppState {
             session_ttl: chrono::Duration::hours(i64::from(config.session_ttl_hours)),
             secure_cookies: config.secure_cookies,
         },
+        api: ApiSettings { max_payload_bytes: config.max_payload_bytes },
     }
 }
 

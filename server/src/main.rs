@@ -118,7 +118,10 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Migrate { direction } => {
             let db = db::connect(&config.database_url, 1).await.map_err(|e| {
-                anyhow::anyhow!("cannot open the database {}: {e}", herald_server::config::redact_url(&config.database_url))
+                anyhow::anyhow!(
+                    "cannot open the database {}: {e}",
+                    herald_server::config::redact_url(&config.database_url)
+                )
             })?;
             match direction.unwrap_or(MigrateDirection::Up) {
                 MigrateDirection::Up => {
@@ -127,7 +130,10 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 }
                 MigrateDirection::Down { steps } => {
                     Migrator::down(&db, steps).await?;
-                    println!("rolled back {}", steps.map_or("all migrations".into(), |n| format!("{n} migration(s)")));
+                    println!(
+                        "rolled back {}",
+                        steps.map_or("all migrations".into(), |n| format!("{n} migration(s)"))
+                    );
                 }
             }
             Ok(())

@@ -1,7 +1,10 @@
 use sea_orm::{entity::prelude::*, ActiveValue::Set, QueryFilter};
 
 use super::{entities::api_keys, now};
-use crate::{auth::{hash_token, new_token}, models::ApiKeyId};
+use crate::{
+    auth::{hash_token, new_token},
+    models::ApiKeyId,
+};
 
 /// Every key starts with this, so leaked keys are easy to recognise (and to scan for).
 pub const KEY_PREFIX: &str = "hrld_";

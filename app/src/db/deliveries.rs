@@ -51,13 +51,9 @@ pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page
     }
     if let Some(cursor) = query.cursor.as_deref().filter(|c| !c.is_empty()) {
         let (at, id) = decode_cursor(cursor).ok_or(ListError::BadCursor)?;
-        select = select.filter(
-            Condition::any().add(deliveries::Column::CreatedAt.lt(at)).add(
-                Condition::all()
-                    .add(deliveries::Column::CreatedAt.eq(at))
-                    .add(deliveries::Column::Id.lt(id)),
-            ),
-        );
+        select = select.filter(Condition::any().add(deliveries::Column::CreatedAt.lt(at)).add(
+            Condition::all().add(deliveries::Column::CreatedAt.eq(at)).add(deliveries::Column::Id.lt(id)),
+        ));
     }
     let mut rows = select
         .order_by_desc(deliveries::Column::CreatedAt)

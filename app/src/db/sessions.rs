@@ -1,8 +1,14 @@
 use chrono::Duration;
 use sea_orm::{entity::prelude::*, ActiveValue::Set, QueryFilter};
 
-use super::{entities::{sessions, users}, now};
-use crate::{auth::{hash_token, new_token}, models::CurrentUser};
+use super::{
+    entities::{sessions, users},
+    now,
+};
+use crate::{
+    auth::{hash_token, new_token},
+    models::CurrentUser,
+};
 
 /// Starts a session and returns the token for the cookie (only its hash is stored).
 pub async fn create(db: &DatabaseConnection, user_id: Uuid, ttl: Duration) -> Result<String, DbErr> {
@@ -22,10 +28,8 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, ttl: Duration) -> Re
 
 /// The user of a live session, or None for an unknown, expired or disabled one.
 pub async fn user_for_token(db: &DatabaseConnection, token: &str) -> Result<Option<CurrentUser>, DbErr> {
-    let found = sessions::Entity::find_by_id(hash_token(token))
-        .find_also_related(users::Entity)
-        .one(db)
-        .await?;
+    let found =
+        sessions::Entity::find_by_id(hash_token(token)).find_also_related(users::Entity).one(db).await?;
     Ok(match found {
         Some((session, Some(user))) if session.expires_at > now() && user.disabled_at.is_none() => {
             Some(user.into())
@@ -40,9 +44,6 @@ pub async fn delete(db: &DatabaseConnection, token: &str) -> Result<(), DbErr> {
 }
 
 pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, DbErr> {
-    let res = sessions::Entity::delete_many()
-        .filter(sessions::Column::ExpiresAt.lt(now()))
-        .exec(db)
-        .await?;
+    let res = sessions::Entity::delete_many().filter(sessions::Column::ExpiresAt.lt(now())).exec(db).await?;
     Ok(res.rows_affected)
 }

@@ -80,10 +80,7 @@ pub async fn authenticate(
     email: &str,
     password: &str,
 ) -> Result<Option<users::Model>, DbErr> {
-    let user = users::Entity::find()
-        .filter(users::Column::Email.eq(normalize_email(email)))
-        .one(db)
-        .await?;
+    let user = users::Entity::find().filter(users::Column::Email.eq(normalize_email(email))).one(db).await?;
     let ok = match &user {
         Some(u) => verify_password(password, &u.password_hash),
         None => {

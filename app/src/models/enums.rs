@@ -1,8 +1,8 @@
 //! The closed sets of DESIGN.md's vocabulary. Stored in the database as their snake_case names.
 
-use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use sea_orm::sea_query::StringLen;
+use serde::{Deserialize, Serialize};
 
 macro_rules! vocabulary_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $value:literal),+ $(,)? }) => {

@@ -1,14 +1,18 @@
 //! Wire types: what crosses the network between browser, server and API clients.
 
-mod ids;
-mod enums;
 mod delivery;
+mod enums;
+mod event;
+mod ids;
 mod user;
+mod webhook;
 
 pub use delivery::*;
 pub use enums::*;
+pub use event::*;
 pub use ids::*;
 pub use user::*;
+pub use webhook::*;
 
 use serde::{Deserialize, Serialize};
 

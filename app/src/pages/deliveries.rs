@@ -4,7 +4,10 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::deliveries::list_deliveries,
-    components::{format::{duration_ms, timestamp}, status_badge::StatusBadge},
+    components::{
+        format::{duration_ms, timestamp},
+        status_badge::StatusBadge,
+    },
     models::{DeliveryQuery, DeliveryRow},
 };
 

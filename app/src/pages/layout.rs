@@ -1,5 +1,8 @@
 use leptos::prelude::*;
-use leptos_router::{components::{Outlet, A}, hooks::use_navigate};
+use leptos_router::{
+    components::{Outlet, A},
+    hooks::use_navigate,
+};
 
 use crate::{api::session::get_current_user, error::AppError, models::CurrentUser};
 

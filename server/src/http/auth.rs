@@ -41,7 +41,8 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
         Ok(Some(user)) => user,
         Ok(None) => {
             tracing::info!(email = %form.email, "sign-in refused");
-            let query = serde_urlencoded::to_string([("error", "invalid"), ("next", next.as_str())]).unwrap_or_default();
+            let query = serde_urlencoded::to_string([("error", "invalid"), ("next", next.as_str())])
+                .unwrap_or_default();
             return Redirect::to(&format!("/login?{query}")).into_response();
         }
         Err(e) => {

@@ -67,8 +67,7 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status;
         let mut res = (status, Json(self)).into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -94,5 +93,59 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|Query(v)| ApiQuery(v))
             .map_err(|e: QueryRejection| Problem::invalid("query", e.body_text()))
+    }
+}
+
+/// `Json<T>` whose rejection is a problem document: 415 without a JSON content type,
+/// 422 naming the field for invalid JSON, unknown fields or wrong types.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            )),
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Problem::too_large(e.body_text()))
+            }
+            Err(e) => Err(Problem::invalid_json(&e.body_text())),
+        }
+    }
+}
+
+impl Problem {
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+    }
+
+    /// A serde error, with the field it names (serde says "unknown field `x`" or "... at line").
+    pub fn invalid_json(message: &str) -> Self {
+        let field = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.contains("field"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| "body".to_owned());
+        let detail = message.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+        Problem::invalid(&field, detail.to_owned())
+    }
+}
+
+impl From<app::models::FieldError> for Problem {
+    fn from(e: app::models::FieldError) -> Self {
+        let detail = format!("{}: {}", e.field, e.message);
+        Problem::invalid(&e.field, detail)
     }
 }

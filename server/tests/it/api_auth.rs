@@ -37,17 +37,30 @@ async fn api_refuses_requests_without_a_valid_key(backend: Backend) {
     let page: Value = res.json().await.unwrap();
     assert_eq!(page["items"], serde_json::json!([]));
 
-    let res = app.client.get(app.url("/api/v1/no-such-thing")).header(AUTHORIZATION, &bearer).send().await.unwrap();
+    let res =
+        app.client.get(app.url("/api/v1/no-such-thing")).header(AUTHORIZATION, &bearer).send().await.unwrap();
     assert_problem(res, 404).await;
-    let res = app.client.get(format!("{deliveries}?status=done")).header(AUTHORIZATION, &bearer).send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{deliveries}?status=done"))
+        .header(AUTHORIZATION, &bearer)
+        .send()
+        .await
+        .unwrap();
     let body = assert_problem(res, 422).await;
     assert!(body["detail"].as_str().unwrap().contains("status"), "{body}");
-    let res = app.client.get(format!("{deliveries}?limit=1000")).header(AUTHORIZATION, &bearer).send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{deliveries}?limit=1000"))
+        .header(AUTHORIZATION, &bearer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(assert_problem(res, 422).await["field"], "limit");
 
     // A revoked key stops working at once.
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
     use app::db::entities::api_keys;
+    use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
     api_keys::Entity::update_many()
         .col_expr(api_keys::Column::RevokedAt, Expr::value(app::db::now()))
         .filter(api_keys::Column::Name.eq("test"))

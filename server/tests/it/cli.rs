@@ -31,9 +31,11 @@ async fn cli_creates_users_and_api_keys(backend: Backend) {
     let out = herald(&["user", "create", "--email", "ops@example.test", "--role", "api_user"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    let password = stdout.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password printed");
+    let password =
+        stdout.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password printed");
 
-    let out = herald(&["user", "create", "--email", "ops@example.test", "--password", "long enough pw"], &env);
+    let out =
+        herald(&["user", "create", "--email", "ops@example.test", "--password", "long enough pw"], &env);
     assert!(!out.status.success(), "a duplicate email is refused");
     assert!(text(&out.stderr).contains("already exists"));
     let out = herald(&["user", "create", "--email", "x@example.test", "--role", "owner"], &env);
@@ -46,7 +48,8 @@ async fn cli_creates_users_and_api_keys(backend: Backend) {
     assert!(key.starts_with("hrld_") && key.len() > 40, "{key}");
 
     let db = test_db.connect().await;
-    let user = app::db::users::authenticate(&db, "ops@example.test", password).await.unwrap().expect("can sign in");
+    let user =
+        app::db::users::authenticate(&db, "ops@example.test", password).await.unwrap().expect("can sign in");
     assert_eq!(user.role, Role::ApiUser);
     let stored = app::db::api_keys::find_live(&db, &key).await.unwrap().expect("key works");
     assert_eq!(stored.name, "billing service");
@@ -82,10 +85,16 @@ fn unreachable_postgres_stops_serve_with_one_line() {
     let started = std::time::Instant::now();
     let out = herald(
         &["serve"],
-        &[("HERALD_DATABASE_URL", "postgres://herald:s3cret@127.0.0.1:1/herald"), ("HERALD_LISTEN", "127.0.0.1:0")],
+        &[
+            ("HERALD_DATABASE_URL", "postgres://herald:s3cret@127.0.0.1:1/herald"),
+            ("HERALD_LISTEN", "127.0.0.1:0"),
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert_one_clear_line(&out, "cannot reach PostgreSQL at 127.0.0.1:1 (HERALD_DATABASE_URL): Connection refused");
+    assert_one_clear_line(
+        &out,
+        "cannot reach PostgreSQL at 127.0.0.1:1 (HERALD_DATABASE_URL): Connection refused",
+    );
     assert!(!text(&out.stderr).contains("s3cret"));
     assert!(started.elapsed().as_secs() < 30, "gives up in bounded time");
 }

@@ -6,8 +6,18 @@ use crate::{both_databases, common::*};
 both_databases!(migrations_run_up_down_and_up_again);
 
 const TABLES: &[&str] = &[
-    "users", "sessions", "api_keys", "webhooks", "webhook_usage", "events", "deliveries",
-    "attempts", "settings", "jobs", "email_outbox", "activity_log",
+    "users",
+    "sessions",
+    "api_keys",
+    "webhooks",
+    "webhook_usage",
+    "events",
+    "deliveries",
+    "attempts",
+    "settings",
+    "jobs",
+    "email_outbox",
+    "activity_log",
 ];
 
 async fn count_readable_tables(db: &sea_orm::DatabaseConnection) -> usize {

@@ -2,7 +2,10 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
 use crate::{both_databases, common::*};
 
-both_databases!(sign_in_opens_the_delivery_log_and_a_wrong_password_is_refused, server_functions_need_a_session);
+both_databases!(
+    sign_in_opens_the_delivery_log_and_a_wrong_password_is_refused,
+    server_functions_need_a_session
+);
 
 async fn sign_in_opens_the_delivery_log_and_a_wrong_password_is_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -22,6 +22,10 @@ async fn starts_on_a_fresh_database_with_a_first_admin(backend: Backend) {
     assert_eq!(all[0].role, Role::Admin);
     assert_ne!(all[0].password_hash, ADMIN_PASSWORD, "only a hash is stored");
     assert!(all[0].password_hash.starts_with("$argon2id$"));
-    assert_eq!(activity_log::Entity::find().count(&app.db).await.unwrap(), 1, "the creation is in the activity log");
+    assert_eq!(
+        activity_log::Entity::find().count(&app.db).await.unwrap(),
+        1,
+        "the creation is in the activity log"
+    );
     app.stop().await;
 }

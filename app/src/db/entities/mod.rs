@@ -6,4 +6,5 @@ pub mod deliveries;
 pub mod events;
 pub mod sessions;
 pub mod users;
+pub mod webhook_usage;
 pub mod webhooks;

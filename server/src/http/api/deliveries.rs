@@ -13,7 +13,10 @@ pub async fn list(
     ApiQuery(query): ApiQuery<DeliveryQuery>,
 ) -> Result<Json<Page<DeliveryRow>>, Problem> {
     if query.limit.is_some_and(|l| l == 0 || l > deliveries::MAX_PAGE_SIZE) {
-        return Err(Problem::invalid("limit", format!("limit must be between 1 and {}", deliveries::MAX_PAGE_SIZE)));
+        return Err(Problem::invalid(
+            "limit",
+            format!("limit must be between 1 and {}", deliveries::MAX_PAGE_SIZE),
+        ));
     }
     deliveries::list(&state.db, &query).await.map(Json).map_err(|e| match e {
         ListError::BadCursor => Problem::invalid("cursor", e.to_string()),

@@ -1,6 +1,8 @@
 //! The integrators' JSON API under `/api/v1`: Bearer API keys, problem+json errors.
 
 mod deliveries;
+mod events;
+mod webhooks;
 
 use app::{db::api_keys, state::AppState};
 use axum::{
@@ -8,7 +10,7 @@ use axum::{
     http::header,
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
     Json, Router,
 };
 use sea_orm::ConnectionTrait;
@@ -25,6 +27,12 @@ pub struct ApiPrincipal {
 
 pub fn router(state: AppState) -> Router<AppState> {
     let authenticated = Router::new()
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
+        .route("/webhooks/{id}/secret", get(webhooks::secret))
+        .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/webhooks/{id}/usage", get(webhooks::usage))
+        .route("/events", post(events::create))
         .route("/deliveries", get(deliveries::list))
         .fallback(|| async { Problem::not_found("No such API route; see /api/v1/openapi.json.") })
         .layer(middleware::from_fn_with_state(state, require_api_key));
@@ -33,8 +41,10 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 async fn require_api_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Problem::unauthorized("Send `Authorization: Bearer <api key>`; create keys with `herald api-key create`.")
-            .into_response();
+        return Problem::unauthorized(
+            "Send `Authorization: Bearer <api key>`; create keys with `herald api-key create`.",
+        )
+        .into_response();
     };
     let Some(key) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else {
         return Problem::unauthorized("The Authorization header must be `Bearer <api key>`.").into_response();
@@ -56,7 +66,8 @@ async fn require_api_key(State(state): State<AppState>, mut req: Request, next: 
 async fn health(State(state): State<AppState>) -> Response {
     let db = state.db.execute_unprepared("SELECT 1").await;
     match db {
-        Ok(_) => Json(json!({"status": "ok", "database": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response(),
+        Ok(_) => Json(json!({"status": "ok", "database": "ok", "version": env!("CARGO_PKG_VERSION")}))
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
             Problem::unavailable("The database does not answer.").into_response()

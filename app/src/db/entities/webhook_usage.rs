@@ -1,0 +1,20 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_usage")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub webhook_id: Uuid,
+    pub total_calls: i64,
+    pub total_errors: i64,
+    pub consecutive_errors: i32,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTimeUtc>,
+    pub last_success_at: Option<DateTimeUtc>,
+    pub first_failure_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

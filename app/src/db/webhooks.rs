@@ -1,0 +1,220 @@
+//! Webhooks: the destinations events are delivered to.
+
+use std::collections::BTreeMap;
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::Duration;
+use rand::RngCore;
+use sea_orm::{entity::prelude::*, ActiveValue::Set, QueryOrder, QuerySelect, TransactionTrait};
+
+use super::{
+    entities::{webhook_usage, webhooks},
+    now,
+};
+use crate::models::{
+    CreatedWebhook, Page, Webhook, WebhookAuth, WebhookCreate, WebhookId, WebhookPatch, WebhookState,
+    DEFAULT_TIMEOUT_MS,
+};
+
+/// A Standard Webhooks signing secret: `whsec_` and 24 random bytes in base64.
+pub fn new_secret() -> String {
+    let mut key = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    format!("whsec_{}", STANDARD.encode(key))
+}
+
+pub fn auth_of(model: &webhooks::Model) -> WebhookAuth {
+    serde_json::from_str(&model.auth).unwrap_or_default()
+}
+
+pub fn headers_of(model: &webhooks::Model) -> BTreeMap<String, String> {
+    serde_json::from_str(&model.headers).unwrap_or_default()
+}
+
+pub fn event_types_of(model: &webhooks::Model) -> Vec<String> {
+    serde_json::from_str(&model.event_types).unwrap_or_default()
+}
+
+pub fn retry_schedule_of(model: &webhooks::Model) -> Option<Vec<u32>> {
+    model.retry_schedule.as_deref().and_then(|s| serde_json::from_str(s).ok())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    // Maps, vectors and enums of strings always serialise.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+impl From<&webhooks::Model> for Webhook {
+    fn from(m: &webhooks::Model) -> Self {
+        Webhook {
+            id: WebhookId(m.id),
+            name: m.name.clone(),
+            url: m.url.clone(),
+            description: m.description.clone(),
+            event_types: event_types_of(m),
+            auth: (&auth_of(m)).into(),
+            header_names: headers_of(m).into_keys().collect(),
+            timeout_ms: m.timeout_ms,
+            retry_schedule: retry_schedule_of(m),
+            enabled: m.enabled,
+            state: m.state,
+            stopped_by: m.stopped_by.clone(),
+            stopped_at: m.stopped_at,
+            deactivated_at: m.deactivated_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// Creates a webhook (input already validated) with its usage counters.
+pub async fn create(
+    db: &DatabaseConnection,
+    input: WebhookCreate,
+    actor: &str,
+) -> Result<CreatedWebhook, DbErr> {
+    let at = now();
+    let enabled = input.enabled.unwrap_or(true);
+    let secret = new_secret();
+    let model = webhooks::ActiveModel {
+        id: Set(WebhookId::new().0),
+        name: Set(input.name.trim().to_owned()),
+        url: Set(input.url.trim().to_owned()),
+        description: Set(input.description),
+        secret: Set(secret.clone()),
+        previous_secret: Set(None),
+        previous_secret_expires_at: Set(None),
+        auth: Set(json(&input.auth)),
+        headers: Set(json(&input.headers)),
+        event_types: Set(json(&input.event_types)),
+        timeout_ms: Set(input.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
+        retry_schedule: Set(input.retry_schedule.as_ref().map(json)),
+        enabled: Set(enabled),
+        state: Set(if enabled { WebhookState::Active } else { WebhookState::Stopped }),
+        stopped_by: Set((!enabled).then(|| actor.to_owned())),
+        stopped_at: Set((!enabled).then_some(at)),
+        deactivated_at: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+    };
+    let txn = db.begin().await?;
+    let model = model.insert(&txn).await?;
+    webhook_usage::ActiveModel {
+        webhook_id: Set(model.id),
+        total_calls: Set(0),
+        total_errors: Set(0),
+        consecutive_errors: Set(0),
+        last_error: Set(None),
+        last_error_at: Set(None),
+        last_success_at: Set(None),
+        first_failure_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(CreatedWebhook { webhook: (&model).into(), secret })
+}
+
+pub async fn find(db: &DatabaseConnection, id: WebhookId) -> Result<Option<webhooks::Model>, DbErr> {
+    webhooks::Entity::find_by_id(id.0).one(db).await
+}
+
+/// All webhooks in creation order, keyset-paginated by id (UUIDv7 ids sort by creation).
+pub async fn list(
+    db: &DatabaseConnection,
+    after: Option<WebhookId>,
+    limit: u64,
+) -> Result<Page<Webhook>, DbErr> {
+    let mut select = webhooks::Entity::find().order_by_asc(webhooks::Column::Id).limit(limit + 1);
+    if let Some(after) = after {
+        select = select.filter(webhooks::Column::Id.gt(after.0));
+    }
+    let mut rows = select.all(db).await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|w| w.id.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items: rows.iter().map(Webhook::from).collect(), next_cursor })
+}
+
+/// Applies a validated patch. Turning `enabled` off stops the webhook (recording who and when);
+/// turning it on makes a stopped webhook active again.
+pub async fn update(
+    db: &DatabaseConnection,
+    id: WebhookId,
+    patch: WebhookPatch,
+    actor: &str,
+) -> Result<Option<Webhook>, DbErr> {
+    let Some(current) = find(db, id).await? else { return Ok(None) };
+    let at = now();
+    let mut model: webhooks::ActiveModel = current.clone().into();
+    if let Some(name) = patch.name {
+        model.name = Set(name.trim().to_owned());
+    }
+    if let Some(url) = patch.url {
+        model.url = Set(url.trim().to_owned());
+    }
+    if let Some(description) = patch.description {
+        model.description = Set(description);
+    }
+    if let Some(types) = patch.event_types {
+        model.event_types = Set(json(&types));
+    }
+    if let Some(auth) = patch.auth {
+        model.auth = Set(json(&auth));
+    }
+    if let Some(headers) = patch.headers {
+        model.headers = Set(json(&headers));
+    }
+    if let Some(ms) = patch.timeout_ms {
+        model.timeout_ms = Set(ms);
+    }
+    if let Some(schedule) = patch.retry_schedule {
+        model.retry_schedule = Set(schedule.as_ref().map(json));
+    }
+    match patch.enabled {
+        Some(false) if current.enabled => {
+            model.enabled = Set(false);
+            model.state = Set(WebhookState::Stopped);
+            model.stopped_by = Set(Some(actor.to_owned()));
+            model.stopped_at = Set(Some(at));
+        }
+        Some(true) if !current.enabled => {
+            model.enabled = Set(true);
+            if current.state == WebhookState::Stopped {
+                model.state = Set(WebhookState::Active);
+                model.stopped_by = Set(None);
+                model.stopped_at = Set(None);
+            }
+        }
+        _ => {}
+    }
+    model.updated_at = Set(at);
+    let updated = model.update(db).await?;
+    Ok(Some((&updated).into()))
+}
+
+/// Deletes a webhook with its deliveries and attempts.
+pub async fn delete(db: &DatabaseConnection, id: WebhookId) -> Result<bool, DbErr> {
+    Ok(webhooks::Entity::delete_by_id(id.0).exec(db).await?.rows_affected > 0)
+}
+
+/// Replaces the signing secret; the old one keeps signing beside it for `grace`.
+pub async fn rotate_secret(
+    db: &DatabaseConnection,
+    id: WebhookId,
+    grace: Duration,
+) -> Result<Option<String>, DbErr> {
+    let Some(current) = find(db, id).await? else { return Ok(None) };
+    let secret = new_secret();
+    let at = now();
+    let mut model: webhooks::ActiveModel = current.clone().into();
+    model.previous_secret = Set(Some(current.secret));
+    model.previous_secret_expires_at = Set(Some(at + grace));
+    model.secret = Set(secret.clone());
+    model.updated_at = Set(at);
+    model.update(db).await?;
+    Ok(Some(secret))
+}

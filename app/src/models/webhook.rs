@@ -1,0 +1,387 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{WebhookId, WebhookState};
+
+pub const DEFAULT_TIMEOUT_MS: i32 = 15_000;
+pub const MIN_TIMEOUT_MS: i32 = 1_000;
+pub const MAX_TIMEOUT_MS: i32 = 30_000;
+pub const MAX_RETRY_SLOTS: usize = 20;
+pub const MAX_RETRY_DELAY_SECS: u32 = 7 * 24 * 3600;
+
+/// How Herald authenticates to the destination, as configured (credentials in clear).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WebhookAuth {
+    #[default]
+    None,
+    Basic {
+        username: String,
+        password: String,
+    },
+    ApiKey {
+        header: String,
+        value: String,
+    },
+}
+
+/// Destination auth as reads show it: which kind, never the secret part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WebhookAuthView {
+    None,
+    Basic { username: String },
+    ApiKey { header: String },
+}
+
+impl From<&WebhookAuth> for WebhookAuthView {
+    fn from(auth: &WebhookAuth) -> Self {
+        match auth {
+            WebhookAuth::None => WebhookAuthView::None,
+            WebhookAuth::Basic { username, .. } => WebhookAuthView::Basic { username: username.clone() },
+            WebhookAuth::ApiKey { header, .. } => WebhookAuthView::ApiKey { header: header.clone() },
+        }
+    }
+}
+
+/// A webhook as the API and the app read it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub name: String,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub auth: WebhookAuthView,
+    /// Custom header names; their values are write-only, like credentials.
+    pub header_names: Vec<String>,
+    pub timeout_ms: i32,
+    pub retry_schedule: Option<Vec<u32>>,
+    pub enabled: bool,
+    pub state: WebhookState,
+    pub stopped_by: Option<String>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What creating a webhook returns: the webhook and its signing secret, shown here once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCreate {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub description: String,
+    pub event_types: Vec<String>,
+    #[serde(default)]
+    pub auth: WebhookAuth,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub timeout_ms: Option<i32>,
+    pub retry_schedule: Option<Vec<u32>>,
+    pub enabled: Option<bool>,
+}
+
+/// A partial update: absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookPatch {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub auth: Option<WebhookAuth>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub timeout_ms: Option<i32>,
+    /// `null` returns the webhook to the global schedule.
+    #[serde(default, deserialize_with = "double_option")]
+    pub retry_schedule: Option<Option<Vec<u32>>>,
+    pub enabled: Option<bool>,
+}
+
+fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// A field that failed validation and why, phrased for the person who typed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        FieldError { field: field.to_owned(), message: message.into() }
+    }
+}
+
+pub fn validate_name(name: &str) -> Result<(), FieldError> {
+    let len = name.trim().chars().count();
+    if len == 0 {
+        return Err(FieldError::new("name", "must not be empty"));
+    }
+    if len > 200 {
+        return Err(FieldError::new("name", "must be at most 200 characters"));
+    }
+    Ok(())
+}
+
+/// An absolute http(s) URL with a host. Whether the host is allowed is decided at send time,
+/// against the address it resolves to (the SSRF guard), not here.
+pub fn validate_url(url: &str) -> Result<(), FieldError> {
+    let err = |m: &str| Err(FieldError::new("url", m));
+    let url = url.trim();
+    if url.len() > 2048 {
+        return err("must be at most 2048 characters");
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return err("must be an absolute URL starting with http:// or https://");
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return err("must use http or https");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        host_port.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    if host.is_empty() {
+        return err("must name a host");
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return err("must not contain spaces or control characters");
+    }
+    Ok(())
+}
+
+/// `license.assigned`, `license.*` or `*`: lowercase segments of letters, digits, `_` and `-`.
+pub fn validate_event_type_pattern(pattern: &str) -> Result<(), String> {
+    if pattern == "*" {
+        return Ok(());
+    }
+    let exact = pattern.strip_suffix(".*").unwrap_or(pattern);
+    validate_event_type(exact).map_err(|_| {
+        format!("`{pattern}` is not an event type: use segments like `license.assigned`, `license.*` or `*`")
+    })
+}
+
+pub fn validate_event_type(event_type: &str) -> Result<(), String> {
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    };
+    if event_type.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if event_type.len() > 200 {
+        return Err("must be at most 200 characters".into());
+    }
+    if !event_type.split('.').all(segment_ok) {
+        return Err(format!(
+            "`{event_type}` is not an event type: lowercase segments of a-z, 0-9, `_` or `-`, separated by dots"
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_event_types(types: &[String]) -> Result<(), FieldError> {
+    if types.is_empty() {
+        return Err(FieldError::new("event_types", "subscribe to at least one event type (or `*` for all)"));
+    }
+    for t in types {
+        validate_event_type_pattern(t).map_err(|m| FieldError::new("event_types", m))?;
+    }
+    Ok(())
+}
+
+/// Does `pattern` (exact, `prefix.*` or `*`) select `event_type`?
+pub fn event_type_matches(pattern: &str, event_type: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => event_type.starts_with(prefix) && event_type.len() > prefix.len(),
+        None => pattern == event_type,
+    }
+}
+
+pub fn validate_timeout(ms: i32) -> Result<(), FieldError> {
+    if !(MIN_TIMEOUT_MS..=MAX_TIMEOUT_MS).contains(&ms) {
+        return Err(FieldError::new(
+            "timeout_ms",
+            format!("must be between {MIN_TIMEOUT_MS} and {MAX_TIMEOUT_MS} milliseconds"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_retry_schedule(schedule: &[u32]) -> Result<(), FieldError> {
+    if schedule.is_empty() || schedule.len() > MAX_RETRY_SLOTS {
+        return Err(FieldError::new("retry_schedule", format!("must have 1 to {MAX_RETRY_SLOTS} delays")));
+    }
+    if schedule.iter().any(|&s| s > MAX_RETRY_DELAY_SECS) {
+        return Err(FieldError::new("retry_schedule", "each delay must be at most 7 days (604800 seconds)"));
+    }
+    Ok(())
+}
+
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-webhook-signature",
+];
+
+fn valid_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn valid_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), FieldError> {
+    for (name, value) in headers {
+        if !valid_header_name(name) {
+            return Err(FieldError::new("headers", format!("`{name}` is not a valid header name")));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(FieldError::new(
+                "headers",
+                format!("`{name}` is set by Herald and cannot be overridden"),
+            ));
+        }
+        if !valid_header_value(value) {
+            return Err(FieldError::new("headers", format!("the value of `{name}` must be printable ASCII")));
+        }
+    }
+    Ok(())
+}
+
+pub fn validate_auth(auth: &WebhookAuth) -> Result<(), FieldError> {
+    match auth {
+        WebhookAuth::None => Ok(()),
+        WebhookAuth::Basic { username, .. } if username.is_empty() || username.contains(':') => {
+            Err(FieldError::new("auth.username", "must not be empty nor contain `:`"))
+        }
+        WebhookAuth::Basic { .. } => Ok(()),
+        WebhookAuth::ApiKey { header, .. } if !valid_header_name(header) => {
+            Err(FieldError::new("auth.header", format!("`{header}` is not a valid header name")))
+        }
+        WebhookAuth::ApiKey { value, .. } if value.is_empty() || !valid_header_value(value) => {
+            Err(FieldError::new("auth.value", "must be a non-empty printable ASCII value"))
+        }
+        WebhookAuth::ApiKey { .. } => Ok(()),
+    }
+}
+
+impl WebhookCreate {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        validate_name(&self.name)?;
+        validate_url(&self.url)?;
+        validate_event_types(&self.event_types)?;
+        validate_auth(&self.auth)?;
+        validate_headers(&self.headers)?;
+        if let Some(ms) = self.timeout_ms {
+            validate_timeout(ms)?;
+        }
+        if let Some(schedule) = &self.retry_schedule {
+            validate_retry_schedule(schedule)?;
+        }
+        Ok(())
+    }
+}
+
+impl WebhookPatch {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(name) = &self.name {
+            validate_name(name)?;
+        }
+        if let Some(url) = &self.url {
+            validate_url(url)?;
+        }
+        if let Some(types) = &self.event_types {
+            validate_event_types(types)?;
+        }
+        if let Some(auth) = &self.auth {
+            validate_auth(auth)?;
+        }
+        if let Some(headers) = &self.headers {
+            validate_headers(headers)?;
+        }
+        if let Some(ms) = self.timeout_ms {
+            validate_timeout(ms)?;
+        }
+        if let Some(Some(schedule)) = &self.retry_schedule {
+            validate_retry_schedule(schedule)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_whole_segments_only() {
+        assert!(event_type_matches("*", "license.assigned"));
+        assert!(event_type_matches("license.*", "license.assigned"));
+        assert!(event_type_matches("license.*", "license.seat.revoked"));
+        assert!(!event_type_matches("license.*", "license"));
+        assert!(!event_type_matches("license.*", "licenses.assigned"));
+        assert!(event_type_matches("license.assigned", "license.assigned"));
+        assert!(!event_type_matches("license.assigned", "license.assigned.v2"));
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host() {
+        assert!(validate_url("https://example.com/hooks").is_ok());
+        assert!(validate_url("http://127.0.0.1:8080").is_ok());
+        assert!(validate_url("http://[::1]:8080/x").is_ok());
+        for bad in ["ftp://example.com", "example.com/hook", "https://", "https:///path", "http://a b.com"] {
+            assert_eq!(validate_url(bad).unwrap_err().field, "url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn event_type_patterns() {
+        for ok in ["*", "license.*", "license.assigned", "user_2.created-v2"] {
+            assert!(validate_event_type_pattern(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "License.Assigned", "license.", ".x", "license.*.x", "a b", "**"] {
+            assert!(validate_event_type_pattern(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reserved_and_malformed_headers_are_refused() {
+        let h = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+        assert!(validate_headers(&h("X-Tenant", "acme")).is_ok());
+        assert!(validate_headers(&h("Webhook-Signature", "x")).is_err());
+        assert!(validate_headers(&h("Bad Header", "x")).is_err());
+        assert!(validate_headers(&h("X-Ok", "line\nbreak")).is_err());
+    }
+}

@@ -1,0 +1,83 @@
+//! `/api/v1/events`: accept an event, commit it, fan it out; list events for recovery.
+
+use app::{
+    db,
+    models::{validate_event_type, EventAccepted},
+    state::AppState,
+};
+use axum::{
+    body::Body,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::http::problem::Problem;
+
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncomingEvent<'a> {
+    #[serde(rename = "type")]
+    event_type: String,
+    /// Kept as the exact bytes received: what receivers get is what the integrator sent.
+    #[serde(borrow)]
+    payload: &'a RawValue,
+    idempotency_key: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let limit = state.api.max_payload_bytes;
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if !content_type.is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json")) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "Send the event as JSON with `Content-Type: application/json`.",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Problem::too_large(format!(
+            "The event is larger than the limit of {limit} bytes (HERALD_MAX_PAYLOAD_BYTES)."
+        ))
+    })?;
+    let incoming: IncomingEvent<'_> =
+        serde_json::from_slice(&bytes).map_err(|e| Problem::invalid_json(&e.to_string()))?;
+    validate_event_type(&incoming.event_type).map_err(|m| Problem::invalid("type", format!("type: {m}")))?;
+
+    let header_key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| Problem::invalid("Idempotency-Key", "the Idempotency-Key header must be ASCII"))?;
+    let key = match (incoming.idempotency_key, header_key) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Problem::invalid(
+                "idempotency_key",
+                "the body's idempotency_key and the Idempotency-Key header differ",
+            ))
+        }
+        (a, b) => a.or(b),
+    };
+    if let Some(k) = &key {
+        if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(Problem::invalid(
+                "idempotency_key",
+                format!("idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"),
+            ));
+        }
+    }
+
+    let accepted: EventAccepted =
+        db::events::ingest(&state.db, &incoming.event_type, incoming.payload.get().to_owned(), key).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}

@@ -1,0 +1,162 @@
+//! `/api/v1/webhooks`: create, read, update, delete, rotate the secret, usage.
+
+use app::{
+    db::{self, entities::webhook_usage},
+    models::{Page, Webhook, WebhookCreate, WebhookId, WebhookPatch},
+    state::AppState,
+};
+use axum::{
+    extract::{Path, State},
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Extension, Json,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::EntityTrait;
+use serde::{Deserialize, Serialize};
+
+use super::ApiPrincipal;
+use crate::http::problem::{ApiJson, ApiQuery, Problem};
+
+const MAX_LIMIT: u64 = 250;
+
+fn parse_id(raw: &str) -> Result<WebhookId, Problem> {
+    raw.parse().map_err(|_| Problem::not_found(format!("No webhook has the id `{raw}`.")))
+}
+
+fn missing(id: WebhookId) -> Problem {
+    Problem::not_found(format!("No webhook has the id `{id}`."))
+}
+
+fn actor(principal: &ApiPrincipal) -> String {
+    format!("api key {}", principal.name)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ApiPrincipal>,
+    ApiJson(input): ApiJson<WebhookCreate>,
+) -> Result<Response, Problem> {
+    input.validate()?;
+    let created = db::webhooks::create(&state.db, input, &actor(&principal)).await?;
+    let location = format!("/api/v1/webhooks/{}", created.webhook.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    cursor: Option<String>,
+    limit: Option<u64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Page<Webhook>>, Problem> {
+    let limit = params.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(Problem::invalid("limit", format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    let after = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => {
+            Some(c.parse().map_err(|_| Problem::invalid("cursor", "not a cursor this list produced"))?)
+        }
+        None => None,
+    };
+    Ok(Json(db::webhooks::list(&state.db, after, limit).await?))
+}
+
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Webhook>, Problem> {
+    let id = parse_id(&id)?;
+    let found = db::webhooks::find(&state.db, id).await?.ok_or_else(|| missing(id))?;
+    Ok(Json((&found).into()))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<WebhookPatch>,
+) -> Result<Json<Webhook>, Problem> {
+    let id = parse_id(&id)?;
+    patch.validate()?;
+    let updated = db::webhooks::update(&state.db, id, patch, &actor(&principal)).await?;
+    updated.map(Json).ok_or_else(|| missing(id))
+}
+
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+    let id = parse_id(&id)?;
+    if db::webhooks::delete(&state.db, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(missing(id))
+    }
+}
+
+#[derive(Serialize)]
+pub struct Secret {
+    secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn secret(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Secret>, Problem> {
+    let id = parse_id(&id)?;
+    let found = db::webhooks::find(&state.db, id).await?.ok_or_else(|| missing(id))?;
+    let expires = found.previous_secret_expires_at.filter(|t| *t > db::now());
+    Ok(Json(Secret { secret: found.secret, previous_secret_expires_at: expires }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateParams {
+    /// How long the old secret keeps signing beside the new one (default 24 h, at most 7 days).
+    grace_period_secs: Option<u32>,
+}
+
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Secret>, Problem> {
+    let id = parse_id(&id)?;
+    // The body is optional: an empty one means the default grace period.
+    let params: RotateParams = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateParams::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Problem::invalid_json(&e.to_string()))?
+    };
+    let grace = params.grace_period_secs.unwrap_or(24 * 3600);
+    if grace > 7 * 24 * 3600 {
+        return Err(Problem::invalid("grace_period_secs", "must be at most 604800 (7 days)"));
+    }
+    let grace = chrono::Duration::seconds(i64::from(grace));
+    let secret = db::webhooks::rotate_secret(&state.db, id, grace).await?.ok_or_else(|| missing(id))?;
+    Ok(Json(Secret { secret, previous_secret_expires_at: Some(db::now() + grace) }))
+}
+
+#[derive(Serialize)]
+pub struct Usage {
+    total_calls: i64,
+    total_errors: i64,
+    consecutive_errors: i32,
+    last_error: Option<String>,
+    last_error_at: Option<DateTime<Utc>>,
+    last_success_at: Option<DateTime<Utc>>,
+    first_failure_at: Option<DateTime<Utc>>,
+}
+
+pub async fn usage(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Usage>, Problem> {
+    let id = parse_id(&id)?;
+    let u = webhook_usage::Entity::find_by_id(id.0).one(&state.db).await?.ok_or_else(|| missing(id))?;
+    Ok(Json(Usage {
+        total_calls: u.total_calls,
+        total_errors: u.total_errors,
+        consecutive_errors: u.consecutive_errors,
+        last_error: u.last_error,
+        last_error_at: u.last_error_at,
+        last_success_at: u.last_success_at,
+        first_failure_at: u.first_failure_at,
+    }))
+}
