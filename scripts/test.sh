@@ -12,6 +12,10 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
 fi
 
+echo "[test] formatting and lints" >&2
+cargo fmt --all --check
+cargo clippy --locked -p app -p herald-server -p migration --all-targets -- -D warnings
+
 echo "[test] Rust tests (SQLite and PostgreSQL)" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked -p app -p herald-server -p migration --no-fail-fast

@@ -146,6 +146,7 @@ fn one_line(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return its error type
 mod tests {
     use figment::Jail;
 

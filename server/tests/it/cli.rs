@@ -98,3 +98,44 @@ fn unreachable_postgres_stops_serve_with_one_line() {
     assert!(!text(&out.stderr).contains("s3cret"));
     assert!(started.elapsed().as_secs() < 30, "gives up in bounded time");
 }
+
+both_databases!(first_serve_prints_a_one_time_admin_password);
+
+/// `herald serve` on an empty database creates an admin and prints its password once.
+async fn first_serve_prints_a_one_time_admin_password(backend: Backend) {
+    use std::io::{BufRead, BufReader};
+
+    let test_db = TestDb::new(backend).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("serve")
+        .env("HERALD_DATABASE_URL", &test_db.url)
+        .env("HERALD_LISTEN", "127.0.0.1:0")
+        .env("HERALD_LOG", "warn")
+        .env_remove("HERALD_ADMIN_PASSWORD")
+        .env_remove("HERALD_ADMIN_EMAIL")
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start herald serve");
+    let stdout = child.stdout.take().expect("stdout");
+    // Reads on a thread: a server that never prints must fail the test, not hang it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(pw) = line.trim().strip_prefix("password: ") {
+                let _ = tx.send(pw.to_owned());
+                return;
+            }
+        }
+    });
+    let password = rx.recv_timeout(std::time::Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let password = password.expect("serve printed the first admin's password");
+    assert!(password.len() >= 16, "a strong generated password: {password}");
+
+    let db = test_db.connect().await;
+    let admin = app::db::users::authenticate(&db, "admin@localhost", &password).await.unwrap();
+    assert_eq!(admin.map(|u| u.role), Some(Role::Admin), "the printed password signs the admin in");
+    db.close().await.ok();
+}
