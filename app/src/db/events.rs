@@ -1,16 +1,19 @@
 //! Events: accepted, committed, then fanned out as one delivery per subscribed webhook.
 
 use sea_orm::{
-    entity::prelude::*, ActiveValue::Set, PaginatorTrait, QueryFilter, QuerySelect, SqlErr, TransactionTrait,
+    entity::prelude::*, ActiveValue::Set, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    SqlErr, TransactionTrait,
 };
 
+use super::deliveries::{decode_cursor, encode_cursor, ListError};
 use super::{
     entities::{deliveries, events, webhooks},
     now,
     webhooks::event_types_of,
 };
 use crate::models::{
-    category_of, event_type_matches, DeliveryId, DeliveryStatus, EventAccepted, EventId, WebhookState,
+    category_of, event_type_matches, DeliveryId, DeliveryStatus, Event, EventAccepted, EventId, Page,
+    WebhookState,
 };
 
 /// Stores an event and its deliveries in one transaction. A repeated idempotency key returns the
@@ -126,4 +129,63 @@ async fn duplicate_of(db: &DatabaseConnection, event: events::Model) -> Result<E
         deliveries,
         duplicate: true,
     })
+}
+
+/// Events in a time window, oldest first, for receivers recovering what they missed.
+/// Keyset-paginated on (created_at, id): rows arriving meanwhile never shift a page.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &EventFilter,
+    cursor: Option<&str>,
+    limit: u64,
+) -> Result<Page<Event>, ListError> {
+    let mut select = events::Entity::find();
+    if let Some(since) = filter.since {
+        select = select.filter(events::Column::CreatedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        select = select.filter(events::Column::CreatedAt.lt(until));
+    }
+    if let Some(event_type) = filter.event_type.as_deref().filter(|t| !t.is_empty()) {
+        select = select.filter(events::Column::EventType.eq(event_type));
+    }
+    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
+        let (at, id) = decode_cursor(cursor).ok_or(ListError::BadCursor)?;
+        select = select.filter(
+            Condition::any()
+                .add(events::Column::CreatedAt.gt(at))
+                .add(Condition::all().add(events::Column::CreatedAt.eq(at)).add(events::Column::Id.gt(id))),
+        );
+    }
+    let mut rows = select
+        .order_by_asc(events::Column::CreatedAt)
+        .order_by_asc(events::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|e| encode_cursor(e.created_at, e.id))
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|e| Event {
+            id: EventId(e.id),
+            payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+            event_type: e.event_type,
+            category: e.category,
+            idempotency_key: e.idempotency_key,
+            created_at: e.created_at,
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub event_type: Option<String>,
 }

@@ -29,6 +29,54 @@ pub struct DeliveryQuery {
     pub status: Option<DeliveryStatus>,
     pub category: Option<String>,
     pub q: Option<String>,
+    /// Exact event type.
+    pub event_type: Option<String>,
+    /// Deliveries created at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Deliveries created before this time.
+    pub until: Option<DateTime<Utc>>,
     pub cursor: Option<String>,
     pub limit: Option<u64>,
+}
+
+/// One HTTP request of a delivery and what came back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub id: super::AttemptId,
+    pub attempt_number: i32,
+    pub trigger: super::AttemptTrigger,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    pub request: AttemptRequest,
+    /// Absent when no answer came (timeout, connection error, blocked destination).
+    pub response: Option<AttemptResponse>,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRequest {
+    pub url: String,
+    pub method: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptResponse {
+    pub status: i32,
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Capped at the configured size; `body_truncated` says when it was cut.
+    pub body: Option<String>,
+    pub body_truncated: bool,
+}
+
+/// A delivery with its event's payload and every attempt, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    pub delivery: DeliveryRow,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub payload: serde_json::Value,
+    pub attempts: Vec<Attempt>,
 }

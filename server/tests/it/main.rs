@@ -4,6 +4,7 @@
 mod common;
 
 mod api_auth;
+mod api_listing;
 mod api_webhooks;
 mod cli;
 mod migrations;

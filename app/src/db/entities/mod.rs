@@ -2,6 +2,7 @@
 
 pub mod activity_log;
 pub mod api_keys;
+pub mod attempts;
 pub mod deliveries;
 pub mod events;
 pub mod sessions;

@@ -23,3 +23,13 @@ pub async fn list(
         ListError::Db(e) => e.into(),
     })
 }
+
+/// `GET /api/v1/deliveries/{id}`: one delivery with its payload and every attempt.
+pub async fn get(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<app::models::DeliveryDetail>, Problem> {
+    let missing = || Problem::not_found(format!("No delivery has the id `{id}`."));
+    let parsed: app::models::DeliveryId = id.parse().map_err(|_| missing())?;
+    deliveries::detail(&state.db, parsed).await?.map(Json).ok_or_else(missing)
+}

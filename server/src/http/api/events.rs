@@ -81,3 +81,35 @@ pub async fn create(
         db::events::ingest(&state.db, &incoming.event_type, incoming.payload.get().to_owned(), key).await?;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u64>,
+}
+
+/// `GET /api/v1/events`: events in a window, oldest first, for recovering what a receiver missed.
+pub async fn list(
+    State(state): State<AppState>,
+    crate::http::problem::ApiQuery(params): crate::http::problem::ApiQuery<ListParams>,
+) -> Result<Json<app::models::Page<app::models::Event>>, Problem> {
+    let limit = params.limit.unwrap_or(100);
+    if limit == 0 || limit > db::deliveries::MAX_PAGE_SIZE {
+        return Err(Problem::invalid(
+            "limit",
+            format!("limit must be between 1 and {}", db::deliveries::MAX_PAGE_SIZE),
+        ));
+    }
+    let filter =
+        db::events::EventFilter { since: params.since, until: params.until, event_type: params.event_type };
+    db::events::list(&state.db, &filter, params.cursor.as_deref(), limit).await.map(Json).map_err(|e| match e
+    {
+        db::deliveries::ListError::BadCursor => Problem::invalid("cursor", e.to_string()),
+        db::deliveries::ListError::Db(e) => e.into(),
+    })
+}

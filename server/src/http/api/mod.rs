@@ -32,8 +32,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/webhooks/{id}/secret", get(webhooks::secret))
         .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
         .route("/webhooks/{id}/usage", get(webhooks::usage))
-        .route("/events", post(events::create))
+        .route("/events", get(events::list).post(events::create))
         .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{id}", get(deliveries::get))
         .fallback(|| async { Problem::not_found("No such API route; see /api/v1/openapi.json.") })
         .layer(middleware::from_fn_with_state(state, require_api_key));
     Router::new().route("/health", get(health)).merge(authenticated)
