@@ -218,3 +218,73 @@ pub async fn rotate_secret(
     model.update(db).await?;
     Ok(Some(secret))
 }
+
+/// Makes a stopped or deactivated webhook active again and resets its error streak. With
+/// `recover_since`, its held and failed deliveries created since then are queued to be sent
+/// again; returns how many.
+pub async fn reactivate(
+    db: &DatabaseConnection,
+    id: WebhookId,
+    recover_since: Option<chrono::DateTime<chrono::Utc>>,
+    actor: &str,
+) -> Result<Option<(Webhook, u64)>, DbErr> {
+    use sea_orm::{sea_query::Expr, QueryFilter};
+
+    use super::entities::deliveries;
+    use crate::models::DeliveryStatus;
+
+    let at = now();
+    let txn = db.begin().await?;
+    let Some(current) = webhooks::Entity::find_by_id(id.0).one(&txn).await? else { return Ok(None) };
+    let mut model: webhooks::ActiveModel = current.into();
+    model.enabled = Set(true);
+    model.state = Set(WebhookState::Active);
+    model.stopped_by = Set(None);
+    model.stopped_at = Set(None);
+    model.deactivated_at = Set(None);
+    model.updated_at = Set(at);
+    let updated = model.update(&txn).await?;
+    webhook_usage::Entity::update_many()
+        .col_expr(webhook_usage::Column::ConsecutiveErrors, Expr::value(0))
+        .col_expr(
+            webhook_usage::Column::FirstFailureAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .filter(webhook_usage::Column::WebhookId.eq(id.0))
+        .exec(&txn)
+        .await?;
+    let recovered = match recover_since {
+        Some(since) => {
+            deliveries::Entity::update_many()
+                .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Pending.as_str()))
+                .col_expr(deliveries::Column::NextAttemptAt, Expr::value(at))
+                .col_expr(deliveries::Column::QuickRetryCount, Expr::value(0))
+                .col_expr(deliveries::Column::UpdatedAt, Expr::value(at))
+                .filter(deliveries::Column::WebhookId.eq(id.0))
+                .filter(deliveries::Column::Status.is_in([DeliveryStatus::Held, DeliveryStatus::Failed]))
+                .filter(deliveries::Column::CreatedAt.gte(since))
+                .exec(&txn)
+                .await?
+                .rows_affected
+        }
+        None => 0,
+    };
+    super::activity::record(
+        &txn,
+        super::activity::Activity {
+            actor: Some(actor),
+            kind: "webhook.reactivated",
+            subject: Some(updated.name.clone()),
+            summary: match recover_since {
+                Some(since) => format!(
+                    "Webhook {} reactivated; {recovered} deliveries since {since} queued again",
+                    updated.name
+                ),
+                None => format!("Webhook {} reactivated", updated.name),
+            },
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(((&updated).into(), recovered)))
+}

@@ -12,6 +12,7 @@ both_databases!(
     bad_events_are_refused_and_nothing_is_stored,
     a_repeated_idempotency_key_returns_the_original_event,
     concurrent_duplicate_posts_create_one_event,
+    reactivation_recovers_held_deliveries_since_a_time,
 );
 
 struct Api<'a> {
@@ -335,5 +336,48 @@ async fn concurrent_duplicate_posts_create_one_event(backend: Backend) {
     assert_eq!(results.iter().filter(|(_, b)| b["duplicate"] == false).count(), 1);
     assert_eq!(events::Entity::find().count(&app.db).await.unwrap(), 1);
     assert_eq!(deliveries::Entity::find().count(&app.db).await.unwrap(), 1);
+    app.stop().await;
+}
+
+async fn reactivation_recovers_held_deliveries_since_a_time(backend: Backend) {
+    use app::models::DeliveryStatus;
+
+    let app = TestApp::spawn(backend).await;
+    let api = Api::new(&app).await;
+    let webhook = api.create_webhook("w", &["*"]).await;
+    let id = webhook["id"].as_str().unwrap();
+    api.send(reqwest::Method::PATCH, &format!("/api/v1/webhooks/{id}"), Some(json!({"enabled": false})))
+        .await;
+    let (_, first) = api.post("/api/v1/events", json!({"type": "a.b", "payload": 1})).await;
+    let (_, second) = api.post("/api/v1/events", json!({"type": "a.b", "payload": 2})).await;
+    assert_ne!(first["created_at"], second["created_at"]);
+
+    let (status, problem) =
+        api.post(&format!("/api/v1/webhooks/{id}/reactivate"), json!({"since": "x"})).await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("since")));
+    let (status, _) =
+        api.post(&format!("/api/v1/webhooks/{}/reactivate", uuid::Uuid::now_v7()), json!({})).await;
+    assert_eq!(status, 404);
+
+    let (status, reactivated) = api
+        .post(&format!("/api/v1/webhooks/{id}/reactivate"), json!({"recover_since": second["created_at"]}))
+        .await;
+    assert_eq!(status, 200, "{reactivated}");
+    assert_eq!(reactivated["state"], "active");
+    assert_eq!(reactivated["recovered_deliveries"], 1, "only what was held since the given time");
+
+    let rows = deliveries::Entity::find().all(&app.db).await.unwrap();
+    let status_of = |event: &Value| {
+        let event_id: uuid::Uuid = event["id"].as_str().unwrap().parse().unwrap();
+        rows.iter().find(|d| d.event_id == event_id).map(|d| (d.status, d.next_attempt_at.is_some())).unwrap()
+    };
+    assert_eq!(status_of(&first), (DeliveryStatus::Held, false));
+    assert_eq!(status_of(&second), (DeliveryStatus::Pending, true));
+
+    // Once active, new events are deliverable at once.
+    let (_, third) = api.post("/api/v1/events", json!({"type": "a.b", "payload": 3})).await;
+    assert_eq!(third["deliveries"], 1);
+    let (_, page) = api.get(&format!("/api/v1/deliveries?webhook_id={id}&status=pending")).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
     app.stop().await;
 }

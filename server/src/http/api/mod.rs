@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/webhooks/{id}/secret", get(webhooks::secret))
         .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
         .route("/webhooks/{id}/usage", get(webhooks::usage))
+        .route("/webhooks/{id}/reactivate", post(webhooks::reactivate))
         .route("/events", get(events::list).post(events::create))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::get))

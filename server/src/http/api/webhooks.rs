@@ -160,3 +160,36 @@ pub async fn usage(State(state): State<AppState>, Path(id): Path<String>) -> Res
         first_failure_at: u.first_failure_at,
     }))
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReactivateParams {
+    /// Queue the held and failed deliveries created since this time (RFC 3339) again.
+    recover_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+pub struct Reactivated {
+    #[serde(flatten)]
+    webhook: Webhook,
+    recovered_deliveries: u64,
+}
+
+pub async fn reactivate(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Reactivated>, Problem> {
+    let id = parse_id(&id)?;
+    let params: ReactivateParams = if body.iter().all(u8::is_ascii_whitespace) {
+        ReactivateParams::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Problem::invalid_json(&e.to_string()))?
+    };
+    let (webhook, recovered) =
+        db::webhooks::reactivate(&state.db, id, params.recover_since, &actor(&principal))
+            .await?
+            .ok_or_else(|| missing(id))?;
+    Ok(Json(Reactivated { webhook, recovered_deliveries: recovered }))
+}
