@@ -67,18 +67,13 @@ pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page
             Condition::all().add(deliveries::Column::CreatedAt.eq(at)).add(deliveries::Column::Id.lt(id)),
         ));
     }
-    let mut rows = select
+    let rows = select
         .order_by_desc(deliveries::Column::CreatedAt)
         .order_by_desc(deliveries::Column::Id)
         .limit(limit + 1)
         .all(db)
         .await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|(d, _)| encode_cursor(d.created_at, d.id))
-    } else {
-        None
-    };
+    let (rows, next_cursor) = super::split_page(rows, limit, |(d, _)| encode_cursor(d.created_at, d.id));
     let items = rows.into_iter().map(|(d, w)| row(d, w)).collect();
     Ok(Page { items, next_cursor })
 }

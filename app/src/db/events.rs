@@ -157,18 +157,13 @@ pub async fn list(
                 .add(Condition::all().add(events::Column::CreatedAt.eq(at)).add(events::Column::Id.gt(id))),
         );
     }
-    let mut rows = select
+    let rows = select
         .order_by_asc(events::Column::CreatedAt)
         .order_by_asc(events::Column::Id)
         .limit(limit + 1)
         .all(db)
         .await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|e| encode_cursor(e.created_at, e.id))
-    } else {
-        None
-    };
+    let (rows, next_cursor) = super::split_page(rows, limit, |e| encode_cursor(e.created_at, e.id));
     let items = rows
         .into_iter()
         .map(|e| Event {

@@ -65,6 +65,22 @@ pub fn sqlite_path(url: &str) -> Option<String> {
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
 }
 
+/// Rows were fetched with `limit + 1`: keeps `limit` of them and, when there were more, the
+/// cursor of the last one kept.
+pub(crate) fn split_page<T>(
+    mut rows: Vec<T>,
+    limit: u64,
+    cursor_of: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        let cursor = rows.last().map(cursor_of);
+        (rows, cursor)
+    } else {
+        (rows, None)
+    }
+}
+
 pub fn is_postgres(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }

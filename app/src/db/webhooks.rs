@@ -129,13 +129,7 @@ pub async fn list(
     if let Some(after) = after {
         select = select.filter(webhooks::Column::Id.gt(after.0));
     }
-    let mut rows = select.all(db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|w| w.id.to_string())
-    } else {
-        None
-    };
+    let (rows, next_cursor) = super::split_page(select.all(db).await?, limit, |w| w.id.to_string());
     Ok(Page { items: rows.iter().map(Webhook::from).collect(), next_cursor })
 }
 

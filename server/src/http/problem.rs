@@ -143,6 +143,32 @@ impl Problem {
     }
 }
 
+impl From<app::db::deliveries::ListError> for Problem {
+    fn from(e: app::db::deliveries::ListError) -> Self {
+        match e {
+            app::db::deliveries::ListError::BadCursor => Problem::invalid("cursor", e.to_string()),
+            app::db::deliveries::ListError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// A page size from the query, within 1..=`max`, or `default` when absent.
+pub fn check_limit(limit: Option<u64>, default: u64, max: u64) -> Result<u64, Problem> {
+    match limit.unwrap_or(default) {
+        l if (1..=max).contains(&l) => Ok(l),
+        _ => Err(Problem::invalid("limit", format!("limit must be between 1 and {max}"))),
+    }
+}
+
+/// A JSON body that may be left out entirely: an empty body means `T::default()`.
+pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        serde_json::from_slice(body).map_err(|e| Problem::invalid_json(&e.to_string()))
+    }
+}
+
 impl From<app::models::FieldError> for Problem {
     fn from(e: app::models::FieldError) -> Self {
         let detail = format!("{}: {}", e.field, e.message);

@@ -1,27 +1,19 @@
 use app::{
-    db::deliveries::{self, ListError},
+    db::deliveries,
     models::{DeliveryQuery, DeliveryRow, Page},
     state::AppState,
 };
 use axum::{extract::State, Json};
 
-use crate::http::problem::{ApiQuery, Problem};
+use crate::http::problem::{check_limit, ApiQuery, Problem};
 
 /// `GET /api/v1/deliveries`: the delivery log, newest first, keyset-paginated.
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<DeliveryQuery>,
 ) -> Result<Json<Page<DeliveryRow>>, Problem> {
-    if query.limit.is_some_and(|l| l == 0 || l > deliveries::MAX_PAGE_SIZE) {
-        return Err(Problem::invalid(
-            "limit",
-            format!("limit must be between 1 and {}", deliveries::MAX_PAGE_SIZE),
-        ));
-    }
-    deliveries::list(&state.db, &query).await.map(Json).map_err(|e| match e {
-        ListError::BadCursor => Problem::invalid("cursor", e.to_string()),
-        ListError::Db(e) => e.into(),
-    })
+    check_limit(query.limit, deliveries::DEFAULT_PAGE_SIZE, deliveries::MAX_PAGE_SIZE)?;
+    Ok(Json(deliveries::list(&state.db, &query).await?))
 }
 
 /// `GET /api/v1/deliveries/{id}`: one delivery with its payload and every attempt.

@@ -15,7 +15,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::http::problem::Problem;
+use crate::http::problem::{check_limit, ApiQuery, Problem};
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -96,20 +96,10 @@ pub struct ListParams {
 /// `GET /api/v1/events`: events in a window, oldest first, for recovering what a receiver missed.
 pub async fn list(
     State(state): State<AppState>,
-    crate::http::problem::ApiQuery(params): crate::http::problem::ApiQuery<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<app::models::Page<app::models::Event>>, Problem> {
-    let limit = params.limit.unwrap_or(100);
-    if limit == 0 || limit > db::deliveries::MAX_PAGE_SIZE {
-        return Err(Problem::invalid(
-            "limit",
-            format!("limit must be between 1 and {}", db::deliveries::MAX_PAGE_SIZE),
-        ));
-    }
+    let limit = check_limit(params.limit, 100, db::deliveries::MAX_PAGE_SIZE)?;
     let filter =
         db::events::EventFilter { since: params.since, until: params.until, event_type: params.event_type };
-    db::events::list(&state.db, &filter, params.cursor.as_deref(), limit).await.map(Json).map_err(|e| match e
-    {
-        db::deliveries::ListError::BadCursor => Problem::invalid("cursor", e.to_string()),
-        db::deliveries::ListError::Db(e) => e.into(),
-    })
+    Ok(Json(db::events::list(&state.db, &filter, params.cursor.as_deref(), limit).await?))
 }

@@ -16,7 +16,7 @@ use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 
 use super::ApiPrincipal;
-use crate::http::problem::{ApiJson, ApiQuery, Problem};
+use crate::http::problem::{check_limit, optional_json, ApiJson, ApiQuery, Problem};
 
 const MAX_LIMIT: u64 = 250;
 
@@ -54,10 +54,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<Webhook>>, Problem> {
-    let limit = params.limit.unwrap_or(50);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(Problem::invalid("limit", format!("limit must be between 1 and {MAX_LIMIT}")));
-    }
+    let limit = check_limit(params.limit, 50, MAX_LIMIT)?;
     let after = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => {
             Some(c.parse().map_err(|_| Problem::invalid("cursor", "not a cursor this list produced"))?)
@@ -121,12 +118,7 @@ pub async fn rotate_secret(
     body: axum::body::Bytes,
 ) -> Result<Json<Secret>, Problem> {
     let id = parse_id(&id)?;
-    // The body is optional: an empty one means the default grace period.
-    let params: RotateParams = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateParams::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| Problem::invalid_json(&e.to_string()))?
-    };
+    let params: RotateParams = optional_json(&body)?;
     let grace = params.grace_period_secs.unwrap_or(24 * 3600);
     if grace > 7 * 24 * 3600 {
         return Err(Problem::invalid("grace_period_secs", "must be at most 604800 (7 days)"));
@@ -182,11 +174,7 @@ pub async fn reactivate(
     body: axum::body::Bytes,
 ) -> Result<Json<Reactivated>, Problem> {
     let id = parse_id(&id)?;
-    let params: ReactivateParams = if body.iter().all(u8::is_ascii_whitespace) {
-        ReactivateParams::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| Problem::invalid_json(&e.to_string()))?
-    };
+    let params: ReactivateParams = optional_json(&body)?;
     let (webhook, recovered) =
         db::webhooks::reactivate(&state.db, id, params.recover_since, &actor(&principal))
             .await?
