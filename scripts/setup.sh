@@ -30,8 +30,8 @@ install_patched() { # crate version binary dependency-to-move version-to-move-to
   log "installing $crate $version from source (a few minutes, once)"
   local work; work=$(mktemp -d)
   (cd "$work" && cargo init --quiet --name fetch-source && cargo add --quiet "$crate@=$version" && cargo fetch --quiet)
-  cp -r "$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" | head -n1)" "$work/src"
-  (cd "$work/src" && cargo update --quiet -p "$dep" --precise "$precise" \
+  cp -r "$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" | head -n1)" "$work/crate"
+  (cd "$work/crate" && cargo update --quiet -p "$dep" --precise "$precise" \
     && CARGO_TARGET_DIR="$work/target" cargo install --quiet --locked --path . --root "$HOME/.cargo")
   rm -rf "$work"
 }

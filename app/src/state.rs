@@ -9,6 +9,11 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub web: WebSettings,
     pub api: ApiSettings,
+    /// Tells the delivery engine of this process that deliveries became due (a new event, a
+    /// re-send), so it does not wait for its next poll.
+    pub wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// Tells this process's job runner that a job was created.
+    pub jobs_wakeup: std::sync::Arc<tokio::sync::Notify>,
 }
 
 #[derive(Clone, Debug)]

@@ -30,6 +30,33 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Largest event body `POST /api/v1/events` accepts, in bytes.
     pub max_payload_bytes: usize,
+    /// Seconds before each automatic attempt: `0,30,3600,...` (the first is the first attempt).
+    #[serde(deserialize_with = "list::deserialize", serialize_with = "list::serialize")]
+    pub retry_schedule: Vec<u32>,
+    /// Destinations the SSRF guard lets through although they are private, as CIDRs.
+    #[serde(deserialize_with = "list::deserialize", serialize_with = "list::serialize")]
+    pub destination_allowlist: Vec<String>,
+    /// Largest response body kept in an attempt, in bytes.
+    pub response_body_max_bytes: usize,
+    /// Requests in flight to one webhook at a time (across all processes).
+    pub webhook_concurrency: u32,
+    /// Requests in flight in this process.
+    pub max_in_flight: u32,
+    /// How often the engine looks for due deliveries that no local event announced.
+    pub poll_interval_ms: u64,
+    /// A claimed delivery stays claimed for its webhook's timeout plus this margin; after a
+    /// crash, another process takes it over once the lease expires.
+    pub lease_margin_secs: u64,
+    /// Quick retries for transient failures (408, 409, 429, 504, timeouts, connection errors).
+    pub quick_retries: u32,
+    pub quick_retry_delay_secs: u32,
+    /// Longest `Retry-After` Herald honours; longer requests are cut to this.
+    pub retry_after_max_secs: u32,
+    /// On shutdown, how long in-flight requests may finish before their claims are released.
+    pub shutdown_grace_secs: u64,
+    /// `smtp://user:pass@host:587` or `smtps://...`; without it, emails stay in the outbox.
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
 }
 
 impl Default for Config {
@@ -45,6 +72,19 @@ impl Default for Config {
             session_ttl_hours: 24 * 7,
             secure_cookies: false,
             max_payload_bytes: 1024 * 1024,
+            retry_schedule: vec![0, 30, 3600, 6 * 3600, 12 * 3600, 24 * 3600],
+            destination_allowlist: Vec::new(),
+            response_body_max_bytes: 64 * 1024,
+            webhook_concurrency: 10,
+            max_in_flight: 256,
+            poll_interval_ms: 250,
+            lease_margin_secs: 30,
+            quick_retries: 3,
+            quick_retry_delay_secs: 5,
+            retry_after_max_secs: 3600,
+            shutdown_grace_secs: 10,
+            smtp_url: None,
+            smtp_from: "Herald <herald@localhost>".into(),
         }
     }
 }
@@ -92,12 +132,44 @@ impl Config {
         if self.session_ttl_hours == 0 {
             return bad("SESSION_TTL_HOURS", "must be at least 1".into());
         }
+        if let Err(msg) = app::models::validate_retry_schedule(&self.retry_schedule) {
+            return bad("RETRY_SCHEDULE", msg.message);
+        }
+        if let Err(msg) = self.allowlist() {
+            return bad("DESTINATION_ALLOWLIST", msg);
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.response_body_max_bytes) {
+            return bad("RESPONSE_BODY_MAX_BYTES", "must be between 1024 and 16777216".into());
+        }
+        if self.webhook_concurrency == 0 || self.max_in_flight == 0 {
+            return bad("WEBHOOK_CONCURRENCY / HERALD_MAX_IN_FLIGHT", "must be at least 1".into());
+        }
+        if !(10..=60_000).contains(&self.poll_interval_ms) {
+            return bad("POLL_INTERVAL_MS", "must be between 10 and 60000".into());
+        }
+        if let Some(url) = &self.smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return bad("SMTP_URL", format!("`{}` must start with smtp:// or smtps://", redact_url(url)));
+            }
+        }
         if let Some(pw) = &self.admin_password {
             if pw.chars().count() < 10 {
                 return bad("ADMIN_PASSWORD", "must be at least 10 characters".into());
             }
         }
         Ok(())
+    }
+
+    /// The allow-list as networks; a bare address is a network of one.
+    pub fn allowlist(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.destination_allowlist
+            .iter()
+            .map(|raw| {
+                raw.parse::<ipnet::IpNet>()
+                    .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("`{raw}` is not a CIDR like 10.0.0.0/8 or an IP address"))
+            })
+            .collect()
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -138,6 +210,53 @@ pub fn redact_url(raw: &str) -> String {
             format!("{scheme}://{user}{hidden}@{host}{tail}")
         }
         None => raw.to_owned(),
+    }
+}
+
+/// Lists in the environment are comma-separated (`HERALD_RETRY_SCHEDULE=0,5,60`); in
+/// `herald.toml` they may also be arrays. A single value is a list of one.
+mod list {
+    use std::{fmt::Display, str::FromStr};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(u64),
+        Items(Vec<Item>),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Text(String),
+        Number(u64),
+    }
+
+    pub fn deserialize<'de, D, T>(de: D) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromStr,
+        T::Err: Display,
+    {
+        let parse = |s: &str| s.trim().parse::<T>().map_err(|e| serde::de::Error::custom(format!("`{s}`: {e}")));
+        match Raw::deserialize(de)? {
+            Raw::Text(s) => s.split(',').filter(|p| !p.trim().is_empty()).map(parse).collect(),
+            Raw::Number(n) => Ok(vec![parse(&n.to_string())?]),
+            Raw::Items(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    Item::Text(s) => parse(&s),
+                    Item::Number(n) => parse(&n.to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn serialize<S: Serializer, T: Display>(items: &[T], ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(&items.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
     }
 }
 
@@ -182,6 +301,27 @@ mod tests {
             jail.set_env("HERALD_SESSION_TTL_HOURS", "soon");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("SESSION_TTL_HOURS") && !err.contains("\n"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn lists_come_comma_separated_or_as_arrays() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HERALD_RETRY_SCHEDULE", "0, 2,5");
+            jail.set_env("HERALD_DESTINATION_ALLOWLIST", "127.0.0.0/8,::1");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.retry_schedule, vec![0, 2, 5]);
+            assert_eq!(config.allowlist().map_err(|e| e.to_string())?.len(), 2);
+            jail.set_env("HERALD_RETRY_SCHEDULE", "7");
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.retry_schedule, vec![7]);
+            jail.set_env("HERALD_RETRY_SCHEDULE", "0,soon");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("RETRY_SCHEDULE") && err.contains("`soon`"), "{err}");
+            jail.set_env("HERALD_RETRY_SCHEDULE", "0,5");
+            jail.set_env("HERALD_DESTINATION_ALLOWLIST", "10.0.0.0/33");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("HERALD_DESTINATION_ALLOWLIST: `10.0.0.0/33`"), "{err}");
             Ok(())
         });
     }

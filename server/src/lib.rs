@@ -3,7 +3,10 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod engine;
 pub mod http;
+pub mod jobs;
+pub mod mailer;
 
 use anyhow::Context;
 use app::state::{ApiSettings, AppState, WebSettings};
@@ -60,6 +63,8 @@ pub fn app_state(config: &Config, db: DatabaseConnection) -> AppState {
             secure_cookies: config.secure_cookies,
         },
         api: ApiSettings { max_payload_bytes: config.max_payload_bytes },
+        wakeup: Default::default(),
+        jobs_wakeup: Default::default(),
     }
 }
 
@@ -69,14 +74,35 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     if let Some(admin) = bootstrap::ensure_first_admin(&db, &config).await? {
         admin.announce();
     }
-    let state = app_state(&config, db);
+    let state = app_state(&config, db.clone());
+    let guard = engine::guard::Guard::new(config.allowlist().map_err(anyhow::Error::msg)?);
+    let engine = std::sync::Arc::new(engine::Engine::new(
+        db.clone(),
+        engine::EngineSettings::from_config(&config),
+        guard,
+        state.wakeup.clone(),
+    )?);
+    let engine_task = tokio::spawn(engine.clone().run(shutdown.clone()));
+    let jobs_task = tokio::spawn(jobs::run(
+        db.clone(),
+        engine.worker().to_owned(),
+        state.wakeup.clone(),
+        state.jobs_wakeup.clone(),
+        shutdown.clone(),
+    ));
+    let mailer_task = tokio::spawn(mailer::run(db, config.clone(), shutdown.clone()));
     let router = http::router(state);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Herald is listening: http://{addr}/");
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .context("HTTP server failed")?;
+    // The HTTP server stops first; the engine finishes or releases what it has in flight.
+    shutdown.cancel();
+    engine_task.await.context("delivery engine failed")?;
+    mailer_task.await.context("mailer failed")?;
+    jobs_task.await.context("job runner failed")?;
     tracing::info!("Herald stopped");
     Ok(())
 }

@@ -164,3 +164,70 @@ mod tests {
         assert_eq!(decode_cursor("not-a-cursor"), None);
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("no such delivery")]
+    NotFound,
+    #[error("This delivery succeeded; only deliveries that did not succeed can be re-sent.")]
+    Succeeded,
+    #[error("This delivery is being sent right now; wait for the attempt to finish.")]
+    InFlight,
+    #[error("This delivery is already queued to be sent.")]
+    Queued,
+    #[error("The webhook is {0}: it receives nothing until it is reactivated (optionally recovering what was held or failed).")]
+    WebhookInactive(crate::models::WebhookState),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Queues a re-send of one delivery that did not succeed: it is sent at once, by the engine, as
+/// an attempt with `trigger` (manual). Failed and held deliveries become pending; a retrying one
+/// keeps its schedule if the re-send fails too.
+pub async fn retry(
+    db: &DatabaseConnection,
+    id: DeliveryId,
+    trigger: crate::models::AttemptTrigger,
+) -> Result<DeliveryRow, RetryError> {
+    use sea_orm::sea_query::Expr;
+
+    use crate::models::{DeliveryStatus, WebhookState};
+
+    let (delivery, webhook) = deliveries::Entity::find_by_id(id.0)
+        .find_also_related(webhooks::Entity)
+        .one(db)
+        .await?
+        .ok_or(RetryError::NotFound)?;
+    let at = super::now();
+    match delivery.status {
+        DeliveryStatus::Succeeded => return Err(RetryError::Succeeded),
+        _ if delivery.lease_expires_at.is_some_and(|l| l > at) => return Err(RetryError::InFlight),
+        DeliveryStatus::Pending => return Err(RetryError::Queued),
+        _ => {}
+    }
+    if let Some(w) = webhook.as_ref().filter(|w| w.state != WebhookState::Active) {
+        return Err(RetryError::WebhookInactive(w.state));
+    }
+    let new_status =
+        if delivery.status == DeliveryStatus::Retrying { DeliveryStatus::Retrying } else { DeliveryStatus::Pending };
+    let changed = deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, Expr::value(new_status.as_str()))
+        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(at))
+        .col_expr(deliveries::Column::PendingTrigger, Expr::value(trigger.as_str()))
+        .col_expr(deliveries::Column::UpdatedAt, Expr::value(at))
+        .filter(deliveries::Column::Id.eq(id.0))
+        .filter(deliveries::Column::Status.eq(delivery.status))
+        .filter(
+            Condition::any()
+                .add(deliveries::Column::LeaseExpiresAt.is_null())
+                .add(deliveries::Column::LeaseExpiresAt.lte(at)),
+        )
+        .exec(db)
+        .await?
+        .rows_affected;
+    if changed == 0 {
+        return Err(RetryError::InFlight); // the engine took it between our read and write
+    }
+    let updated = deliveries::Entity::find_by_id(id.0).one(db).await?.ok_or(RetryError::NotFound)?;
+    Ok(row(updated, webhook))
+}

@@ -2,7 +2,7 @@
 
 use sea_orm::{
     entity::prelude::*, ActiveValue::Set, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr, TransactionTrait,
+    SqlErr, TransactionSession, TransactionTrait,
 };
 
 use super::deliveries::{decode_cursor, encode_cursor, ListError};
@@ -18,8 +18,8 @@ use crate::models::{
 
 /// Stores an event and its deliveries in one transaction. A repeated idempotency key returns the
 /// original event and stores nothing, also when two requests with the same key race.
-pub async fn ingest(
-    db: &DatabaseConnection,
+pub async fn ingest<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     event_type: &str,
     payload: String,
     idempotency_key: Option<String>,
@@ -41,8 +41,8 @@ pub async fn ingest(
     }
 }
 
-async fn insert_with_deliveries(
-    db: &DatabaseConnection,
+async fn insert_with_deliveries<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     event_type: &str,
     payload: String,
     idempotency_key: Option<String>,
@@ -91,6 +91,8 @@ async fn insert_with_deliveries(
                 lease_expires_at: Set(None),
                 created_at: Set(at),
                 updated_at: Set(at),
+                retry_slot: Set(0),
+                pending_trigger: Set(None),
             }
         })
         .collect();
@@ -109,13 +111,13 @@ async fn insert_with_deliveries(
 }
 
 pub async fn find_by_idempotency_key(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     key: &str,
 ) -> Result<Option<events::Model>, DbErr> {
     events::Entity::find().filter(events::Column::IdempotencyKey.eq(key)).one(db).await
 }
 
-async fn duplicate_of(db: &DatabaseConnection, event: events::Model) -> Result<EventAccepted, DbErr> {
+async fn duplicate_of(db: &impl ConnectionTrait, event: events::Model) -> Result<EventAccepted, DbErr> {
     let deliveries = deliveries::Entity::find()
         .filter(deliveries::Column::EventId.eq(event.id))
         .select_only()

@@ -6,6 +6,8 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod entities;
 pub mod events;
+pub mod jobs;
+pub mod outbox;
 pub mod sessions;
 pub mod users;
 pub mod webhooks;

@@ -186,8 +186,37 @@ pub async fn update(
         _ => {}
     }
     model.updated_at = Set(at);
-    let updated = model.update(db).await?;
+    let stopping = matches!(patch.enabled, Some(false)) && current.enabled;
+    let txn = db.begin().await?;
+    let updated = model.update(&txn).await?;
+    if stopping {
+        // A stopped webhook receives nothing: what was queued for it waits as held.
+        hold_queue(&txn, id, at).await?;
+    }
+    txn.commit().await?;
     Ok(Some((&updated).into()))
+}
+
+/// Moves a webhook's pending and retrying deliveries to held (recoverable on reactivation).
+pub async fn hold_queue(
+    db: &impl ConnectionTrait,
+    id: WebhookId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbErr> {
+    use sea_orm::{sea_query::Expr, QueryFilter};
+
+    use super::entities::deliveries;
+    use crate::models::DeliveryStatus;
+
+    Ok(deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Held.as_str()))
+        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .col_expr(deliveries::Column::UpdatedAt, Expr::value(at))
+        .filter(deliveries::Column::WebhookId.eq(id.0))
+        .filter(deliveries::Column::Status.is_in([DeliveryStatus::Pending, DeliveryStatus::Retrying]))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// Deletes a webhook with its deliveries and attempts.
@@ -253,6 +282,8 @@ pub async fn reactivate(
                 .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Pending.as_str()))
                 .col_expr(deliveries::Column::NextAttemptAt, Expr::value(at))
                 .col_expr(deliveries::Column::QuickRetryCount, Expr::value(0))
+                .col_expr(deliveries::Column::RetrySlot, Expr::value(0))
+                .col_expr(deliveries::Column::PendingTrigger, Expr::value(Option::<String>::None))
                 .col_expr(deliveries::Column::UpdatedAt, Expr::value(at))
                 .filter(deliveries::Column::WebhookId.eq(id.0))
                 .filter(deliveries::Column::Status.is_in([DeliveryStatus::Held, DeliveryStatus::Failed]))

@@ -4,6 +4,7 @@ mod delivery;
 mod enums;
 mod event;
 mod ids;
+mod job;
 mod user;
 mod webhook;
 
@@ -11,6 +12,7 @@ pub use delivery::*;
 pub use enums::*;
 pub use event::*;
 pub use ids::*;
+pub use job::*;
 pub use user::*;
 pub use webhook::*;
 

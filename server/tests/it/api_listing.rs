@@ -98,7 +98,8 @@ async fn event_pages_neither_skip_nor_repeat_while_events_arrive(backend: Backen
 async fn delivery_pages_neither_skip_nor_repeat_while_events_arrive(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let key = app.api_key().await;
-    let body = json!({"name": "all", "url": "http://127.0.0.1:9/", "event_types": ["*"]});
+    // Stopped, so the engine leaves its delivery alone while the test adds an attempt by hand.
+    let body = json!({"name": "all", "url": "http://127.0.0.1:9/", "event_types": ["*"], "enabled": false});
     call(&app, &key, reqwest::Method::POST, "/api/v1/webhooks", Some(body)).await;
     for n in 0..9 {
         post_event(&app, &key, if n < 5 { "order.placed" } else { "user.created" }, n).await;
@@ -136,7 +137,8 @@ async fn delivery_pages_neither_skip_nor_repeat_while_events_arrive(backend: Bac
 async fn delivery_detail_shows_payload_and_attempts(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let key = app.api_key().await;
-    let body = json!({"name": "all", "url": "http://127.0.0.1:9/", "event_types": ["*"]});
+    // Stopped, so the engine leaves its delivery alone while the test adds an attempt by hand.
+    let body = json!({"name": "all", "url": "http://127.0.0.1:9/", "event_types": ["*"], "enabled": false});
     let webhook = call(&app, &key, reqwest::Method::POST, "/api/v1/webhooks", Some(body)).await;
     post_event(&app, &key, "order.placed", 42).await;
     let list = call(&app, &key, reqwest::Method::GET, "/api/v1/deliveries", None).await;
@@ -144,7 +146,7 @@ async fn delivery_detail_shows_payload_and_attempts(backend: Backend) {
 
     let detail = call(&app, &key, reqwest::Method::GET, &format!("/api/v1/deliveries/{id}"), None).await;
     assert_eq!(detail["payload"], json!({"n": 42}));
-    assert_eq!(detail["status"], "pending");
+    assert_eq!(detail["status"], "held");
     assert_eq!(detail["webhook_name"], "all");
     assert_eq!(detail["attempts"], json!([]));
 
@@ -167,6 +169,7 @@ async fn delivery_detail_shows_payload_and_attempts(backend: Backend) {
         response_body_truncated: Set(false),
         outcome: Set(Outcome::ServerError),
         error: Set(None),
+        sent_by: Set(None),
     }
     .insert(&app.db)
     .await

@@ -235,7 +235,7 @@ async fn events_fan_out_to_matching_webhooks(backend: Backend) {
 
     let (_, page) = api.get(&format!("/api/v1/deliveries?webhook_id={}", all["id"].as_str().unwrap())).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    assert_eq!(page["items"][0]["status"], "pending");
+    assert_ne!(page["items"][0]["status"], "held", "an active webhook's delivery is queued to be sent");
 
     let (status, accepted) = api.post("/api/v1/events", json!({"type": "invoice.paid", "payload": []})).await;
     assert_eq!((status, accepted["deliveries"].as_u64()), (202, Some(1)), "only the `*` webhook");

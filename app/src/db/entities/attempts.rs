@@ -24,6 +24,8 @@ pub struct Model {
     pub response_body_truncated: bool,
     pub outcome: Outcome,
     pub error: Option<String>,
+    /// The Herald process that sent it.
+    pub sent_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::models::{DeliveryStatus, Outcome};
+use crate::models::{AttemptTrigger, DeliveryStatus, Outcome};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deliveries")]
@@ -23,6 +23,10 @@ pub struct Model {
     pub lease_expires_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Slots of the retry schedule used so far (quick retries and re-sends use none).
+    pub retry_slot: i32,
+    /// What asked for the next attempt when it was not the schedule: a re-send or a bulk job.
+    pub pending_trigger: Option<AttemptTrigger>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

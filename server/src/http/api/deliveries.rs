@@ -25,3 +25,69 @@ pub async fn get(
     let parsed: app::models::DeliveryId = id.parse().map_err(|_| missing())?;
     deliveries::detail(&state.db, parsed).await?.map(Json).ok_or_else(missing)
 }
+
+fn parse_delivery_id(raw: &str) -> Result<app::models::DeliveryId, Problem> {
+    raw.parse().map_err(|_| Problem::not_found(format!("No delivery has the id `{raw}`.")))
+}
+
+/// `POST /api/v1/deliveries/{id}/retry`: re-send one delivery that did not succeed. 202: the
+/// engine sends it at once; `GET /api/v1/deliveries/{id}` shows the new attempt.
+pub async fn retry(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::response::Response, Problem> {
+    use app::db::deliveries::RetryError;
+    use axum::{http::StatusCode, response::IntoResponse};
+
+    let parsed = parse_delivery_id(&id)?;
+    match deliveries::retry(&state.db, parsed, app::models::AttemptTrigger::Manual).await {
+        Ok(row) => {
+            state.wakeup.notify_one();
+            Ok((StatusCode::ACCEPTED, Json(row)).into_response())
+        }
+        Err(RetryError::NotFound) => Err(Problem::not_found(format!("No delivery has the id `{id}`."))),
+        Err(RetryError::Db(e)) => Err(e.into()),
+        Err(e) => Err(Problem::conflict(e.to_string())),
+    }
+}
+
+/// `POST /api/v1/deliveries/retry`: re-send every delivery matching a filter, as a background
+/// job. With `"dry_run": true` only counts. 202 with the job; `GET /api/v1/jobs/{id}` follows it.
+pub async fn bulk_retry(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<super::ApiPrincipal>,
+    crate::http::problem::ApiJson(request): crate::http::problem::ApiJson<BulkRetryRequest>,
+) -> Result<axum::response::Response, Problem> {
+    use axum::{http::StatusCode, response::IntoResponse};
+
+    request.filter.validate()?;
+    if let Some(id) = request.filter.webhook_id {
+        match app::db::webhooks::find(&state.db, id).await? {
+            None => return Err(Problem::invalid("webhook_id", format!("webhook_id: no webhook has the id `{id}`"))),
+            Some(w) if w.state != app::models::WebhookState::Active => {
+                return Err(Problem::conflict(format!(
+                    "The webhook {} is {}: reactivate it first (its reactivation can recover held and failed deliveries).",
+                    w.name, w.state
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    if request.dry_run {
+        let matching = app::db::jobs::count_matching(&state.db, &request.filter).await?;
+        return Ok(Json(app::models::BulkRetryAccepted { job: None, matching }).into_response());
+    }
+    let actor = format!("api key {}", principal.name);
+    let (job, matching) = app::db::jobs::create_bulk_retry(&state.db, &request.filter, &actor).await?;
+    state.jobs_wakeup.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(app::models::BulkRetryAccepted { job: Some(job), matching })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRetryRequest {
+    #[serde(flatten)]
+    filter: app::models::BulkRetryFilter,
+    #[serde(default)]
+    dry_run: bool,
+}

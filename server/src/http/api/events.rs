@@ -79,6 +79,9 @@ pub async fn create(
 
     let accepted: EventAccepted =
         db::events::ingest(&state.db, &incoming.event_type, incoming.payload.get().to_owned(), key).await?;
+    if accepted.deliveries > 0 && !accepted.duplicate {
+        state.wakeup.notify_one();
+    }
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 

@@ -2,6 +2,7 @@
 
 mod deliveries;
 mod events;
+mod jobs;
 mod webhooks;
 
 use app::{db::api_keys, state::AppState};
@@ -35,7 +36,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/webhooks/{id}/reactivate", post(webhooks::reactivate))
         .route("/events", get(events::list).post(events::create))
         .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/retry", post(deliveries::bulk_retry))
         .route("/deliveries/{id}", get(deliveries::get))
+        .route("/deliveries/{id}/retry", post(deliveries::retry))
+        .route("/jobs/{id}", get(jobs::get))
         .fallback(|| async { Problem::not_found("No such API route; see /api/v1/openapi.json.") })
         .layer(middleware::from_fn_with_state(state, require_api_key));
     Router::new().route("/health", get(health)).merge(authenticated)

@@ -1,4 +1,6 @@
-use std::{net::SocketAddr, time::Duration};
+pub mod receiver;
+
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use herald_server::config::Config;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -118,18 +120,51 @@ pub struct TestApp {
     _test_db: TestDb,
 }
 
+/// The configuration tests run with: loopback receivers allowed, short retry schedules, a
+/// fast poll and short leases, so outcomes arrive in seconds.
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_owned(),
+        database_max_connections: 5,
+        listen: "127.0.0.1:0".into(),
+        admin_email: ADMIN_EMAIL.into(),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        log: "warn".into(),
+        destination_allowlist: vec!["127.0.0.0/8".into(), "::1".into()],
+        retry_schedule: vec![0, 1, 1],
+        quick_retries: 0,
+        poll_interval_ms: 50,
+        lease_margin_secs: 2,
+        shutdown_grace_secs: 2,
+        ..Config::default()
+    }
+}
+
+/// Polls `check` until it returns Some, for at most `timeout`; panics naming `what` otherwise.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
         let test_db = TestDb::new(backend).await;
-        let config = Config {
-            database_url: test_db.url.clone(),
-            database_max_connections: 5,
-            listen: "127.0.0.1:0".into(),
-            admin_email: ADMIN_EMAIL.into(),
-            admin_password: Some(ADMIN_PASSWORD.into()),
-            log: "warn".into(),
-            ..Config::default()
-        };
+        let mut config = test_config(&test_db.url);
+        configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let shutdown = CancellationToken::new();
@@ -151,6 +186,11 @@ impl TestApp {
 
     pub async fn api_key(&self) -> String {
         app::db::api_keys::create(&self.db, "test", None).await.expect("create api key").1
+    }
+
+    /// A JSON API client with a fresh key.
+    pub async fn api(&self) -> Api {
+        Api { base: format!("http://{}", self.addr), key: self.api_key().await, client: self.client.clone() }
     }
 
     /// Signs in as the first admin and returns the `Cookie` header value to send.
@@ -179,5 +219,63 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// Calls `/api/v1` with a key; answers (status, JSON body or Null).
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub key: String,
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .header("authorization", format!("Bearer {}", self.key));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("API request");
+        let status = res.status();
+        let text = res.text().await.expect("API body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        body
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, answer) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!(status.is_success(), "POST {path}: {status} {answer}");
+        answer
+    }
+
+    /// Creates a webhook; returns (id, secret).
+    pub async fn webhook(&self, body: serde_json::Value) -> (String, String) {
+        let created = self.post("/webhooks", body).await;
+        (created["id"].as_str().unwrap().to_owned(), created["secret"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn event(&self, event_type: &str, payload: serde_json::Value) -> String {
+        let body = serde_json::json!({"type": event_type, "payload": payload});
+        self.post("/events", body).await["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Every delivery of a webhook, newest first.
+    pub async fn deliveries_of(&self, webhook_id: &str) -> Vec<serde_json::Value> {
+        let page = self.get(&format!("/deliveries?webhook_id={webhook_id}&limit=250")).await;
+        page["items"].as_array().unwrap().clone()
     }
 }

@@ -1,0 +1,212 @@
+//! Background jobs as rows: created by a request, run by whichever process leases them, resumed
+//! from their cursor after a restart.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    entity::prelude::*, sea_query::{Expr, ExprTrait}, ActiveValue::Set, Condition, PaginatorTrait, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+
+use super::{
+    activity,
+    entities::{deliveries, jobs, webhooks},
+    now,
+};
+use crate::models::{AttemptTrigger, BulkRetryFilter, DeliveryStatus, Job, JobId, WebhookState};
+
+pub const BULK_RETRY: &str = "bulk_retry";
+
+impl From<jobs::Model> for Job {
+    fn from(j: jobs::Model) -> Self {
+        Job {
+            id: JobId(j.id),
+            kind: j.kind,
+            status: j.status,
+            params: serde_json::from_str(&j.params).unwrap_or(serde_json::Value::Null),
+            progress_done: j.progress_done,
+            progress_total: j.progress_total,
+            error: j.error,
+            created_by: j.created_by,
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+        }
+    }
+}
+
+fn matching(filter: &BulkRetryFilter) -> Select<deliveries::Entity> {
+    let mut select = deliveries::Entity::find()
+        .inner_join(webhooks::Entity)
+        .filter(webhooks::Column::State.eq(WebhookState::Active))
+        .filter(deliveries::Column::Status.is_in(filter.statuses()));
+    if let Some(id) = filter.webhook_id {
+        select = select.filter(deliveries::Column::WebhookId.eq(id.0));
+    }
+    if let Some(t) = filter.event_type.as_deref().filter(|t| !t.is_empty()) {
+        select = select.filter(deliveries::Column::EventType.eq(t));
+    }
+    if let Some(c) = filter.category.as_deref().filter(|c| !c.is_empty()) {
+        select = select.filter(deliveries::Column::Category.eq(c));
+    }
+    if let Some(since) = filter.since {
+        select = select.filter(deliveries::Column::CreatedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        select = select.filter(deliveries::Column::CreatedAt.lt(until));
+    }
+    select
+}
+
+/// How many deliveries a bulk re-send with this filter would take now (webhooks that are not
+/// active are left out: they receive nothing until reactivated).
+pub async fn count_matching(db: &DatabaseConnection, filter: &BulkRetryFilter) -> Result<u64, DbErr> {
+    matching(filter).count(db).await
+}
+
+pub async fn create_bulk_retry(
+    db: &DatabaseConnection,
+    filter: &BulkRetryFilter,
+    actor: &str,
+) -> Result<(Job, u64), DbErr> {
+    let total = count_matching(db, filter).await?;
+    let at = now();
+    let txn = db.begin().await?;
+    let job = jobs::ActiveModel {
+        id: Set(JobId::new().0),
+        kind: Set(BULK_RETRY.into()),
+        status: Set("queued".into()),
+        params: Set(serde_json::to_string(filter).unwrap_or_default()),
+        progress_done: Set(0),
+        progress_total: Set(Some(total as i64)),
+        cursor: Set(None),
+        error: Set(None),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        created_by: Set(Some(actor.to_owned())),
+        created_at: Set(at),
+        started_at: Set(None),
+        finished_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    activity::record(
+        &txn,
+        activity::Activity {
+            actor: Some(actor),
+            kind: "job.bulk_retry.created",
+            subject: Some(job.id.to_string()),
+            summary: format!("Bulk re-send of {total} deliveries requested"),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((job.into(), total))
+}
+
+pub async fn find(db: &DatabaseConnection, id: JobId) -> Result<Option<Job>, DbErr> {
+    Ok(jobs::Entity::find_by_id(id.0).one(db).await?.map(Job::from))
+}
+
+/// Leases the oldest job that is queued, or running under an expired lease (its process died).
+pub async fn claim(
+    db: &DatabaseConnection,
+    worker: &str,
+    lease: chrono::Duration,
+) -> Result<Option<jobs::Model>, DbErr> {
+    let at = now();
+    let open = Condition::any().add(jobs::Column::Status.eq("queued")).add(
+        Condition::all()
+            .add(jobs::Column::Status.eq("running"))
+            .add(Condition::any().add(jobs::Column::LeaseExpiresAt.is_null()).add(jobs::Column::LeaseExpiresAt.lt(at))),
+    );
+    let Some(candidate) =
+        jobs::Entity::find().filter(open.clone()).order_by_asc(jobs::Column::CreatedAt).one(db).await?
+    else {
+        return Ok(None);
+    };
+    let claimed = jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::value("running"))
+        .col_expr(jobs::Column::LeaseOwner, Expr::value(worker))
+        .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(at + lease))
+        .col_expr(jobs::Column::StartedAt, Expr::value(candidate.started_at.unwrap_or(at)))
+        .filter(jobs::Column::Id.eq(candidate.id))
+        .filter(open)
+        .exec(db)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Ok(None); // another process took it
+    }
+    jobs::Entity::find_by_id(candidate.id).one(db).await
+}
+
+/// Re-queues the next `batch` deliveries of a bulk re-send after its cursor, and moves the
+/// cursor in the same transaction. Returns how many were re-queued, or None when the job is done.
+pub async fn bulk_retry_step(
+    db: &DatabaseConnection,
+    job: &jobs::Model,
+    worker: &str,
+    batch: u64,
+    lease: chrono::Duration,
+) -> Result<Option<u64>, DbErr> {
+    let filter: BulkRetryFilter = serde_json::from_str(&job.params).unwrap_or_default();
+    let after: Option<Uuid> = job.cursor.as_deref().and_then(|c| Uuid::parse_str(c).ok());
+    let current = jobs::Entity::find_by_id(job.id).one(db).await?;
+    let Some(current) = current.filter(|j| j.lease_owner.as_deref() == Some(worker)) else {
+        return Err(DbErr::Custom("job lease lost".into()));
+    };
+    let after = current.cursor.as_deref().and_then(|c| Uuid::parse_str(c).ok()).or(after);
+    let mut select = matching(&filter).select_only().column(deliveries::Column::Id);
+    if let Some(after) = after {
+        select = select.filter(deliveries::Column::Id.gt(after));
+    }
+    let ids: Vec<Uuid> = select.order_by_asc(deliveries::Column::Id).limit(batch).into_tuple().all(db).await?;
+    let at = now();
+    let Some(last) = ids.last().copied() else { return Ok(None) };
+    let txn = db.begin().await?;
+    let mut requeued = 0;
+    for (status, new_status) in [
+        (DeliveryStatus::Failed, DeliveryStatus::Pending),
+        (DeliveryStatus::Held, DeliveryStatus::Pending),
+        (DeliveryStatus::Retrying, DeliveryStatus::Retrying),
+    ] {
+        requeued += deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::Status, Expr::value(new_status.as_str()))
+            .col_expr(deliveries::Column::NextAttemptAt, Expr::value(at))
+            .col_expr(deliveries::Column::PendingTrigger, Expr::value(AttemptTrigger::Bulk.as_str()))
+            .col_expr(deliveries::Column::UpdatedAt, Expr::value(at))
+            .filter(deliveries::Column::Id.is_in(ids.clone()))
+            .filter(deliveries::Column::Status.eq(status))
+            .filter(
+                Condition::any()
+                    .add(deliveries::Column::LeaseExpiresAt.is_null())
+                    .add(deliveries::Column::LeaseExpiresAt.lt(at)),
+            )
+            .exec(&txn)
+            .await?
+            .rows_affected;
+    }
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::Cursor, Expr::value(last.to_string()))
+        .col_expr(jobs::Column::ProgressDone, Expr::col(jobs::Column::ProgressDone).add(requeued as i64))
+        .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(at + lease))
+        .filter(jobs::Column::Id.eq(job.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(Some(requeued))
+}
+
+pub async fn finish(db: &DatabaseConnection, id: Uuid, error: Option<String>) -> Result<Option<Job>, DbErr> {
+    let at: DateTime<Utc> = now();
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::value(if error.is_some() { "failed" } else { "succeeded" }))
+        .col_expr(jobs::Column::Error, Expr::value(error))
+        .col_expr(jobs::Column::FinishedAt, Expr::value(at))
+        .col_expr(jobs::Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(jobs::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(jobs::Entity::find_by_id(id).one(db).await?.map(Job::from))
+}

@@ -1,0 +1,235 @@
+//! The delivery engine: claims due deliveries, sends them, records each attempt and decides
+//! what comes next. `Engine::run` is the long-running loop; `Engine::tick` claims and finishes
+//! one batch, so tests can drive the engine step by step.
+
+pub mod dispatch;
+pub mod guard;
+pub mod policy;
+pub mod signing;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::DatabaseConnection;
+use tokio::{sync::Notify, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use self::{
+    guard::Guard,
+    policy::{AttemptResult, Before, RetryPolicy},
+    store::{Claimed, ClaimLimits},
+};
+use crate::config::Config;
+
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    pub policy: RetryPolicy,
+    pub response_body_max_bytes: usize,
+    pub webhook_concurrency: usize,
+    pub max_in_flight: usize,
+    pub poll_interval: Duration,
+    pub lease_margin: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl EngineSettings {
+    pub fn from_config(config: &Config) -> Self {
+        EngineSettings {
+            policy: RetryPolicy {
+                schedule: config.retry_schedule.clone(),
+                quick_retries: config.quick_retries,
+                quick_retry_delay: Duration::from_secs(u64::from(config.quick_retry_delay_secs)),
+                retry_after_max: Duration::from_secs(u64::from(config.retry_after_max_secs)),
+            },
+            response_body_max_bytes: config.response_body_max_bytes,
+            webhook_concurrency: config.webhook_concurrency as usize,
+            max_in_flight: config.max_in_flight as usize,
+            poll_interval: Duration::from_millis(config.poll_interval_ms),
+            lease_margin: Duration::from_secs(config.lease_margin_secs),
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        }
+    }
+}
+
+/// What one batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub claimed: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+pub struct Engine {
+    db: DatabaseConnection,
+    settings: EngineSettings,
+    client: reqwest::Client,
+    guard: Guard,
+    /// This process, as leases and attempts name it.
+    worker: String,
+    wakeup: Arc<Notify>,
+}
+
+impl Engine {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: EngineSettings,
+        guard: Guard,
+        wakeup: Arc<Notify>,
+    ) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(guard.clone()))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(settings.webhook_concurrency.max(1))
+            .build()?;
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "herald".into());
+        let worker = format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[24..]);
+        Ok(Engine { db, settings, client, guard, worker, wakeup })
+    }
+
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    fn limits(&self, batch: usize) -> ClaimLimits {
+        ClaimLimits {
+            batch,
+            per_webhook: self.settings.webhook_concurrency,
+            lease_margin: chrono::Duration::from_std(self.settings.lease_margin).unwrap_or_default(),
+        }
+    }
+
+    /// Claims one batch of due deliveries and sends them all; returns when every one is recorded.
+    pub async fn tick(self: &Arc<Self>) -> anyhow::Result<TickReport> {
+        let claimed = store::claim(&self.db, &self.worker, &self.limits(self.settings.max_in_flight)).await?;
+        let mut report = TickReport { claimed: claimed.len(), ..Default::default() };
+        let mut tasks = JoinSet::new();
+        for c in claimed {
+            let engine = self.clone();
+            tasks.spawn(async move { engine.process(c).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(true) => report.succeeded += 1,
+                _ => report.failed += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sends one claimed delivery and records the attempt. True when it succeeded.
+    async fn process(self: Arc<Self>, claimed: Claimed) -> bool {
+        let request = dispatch::Request {
+            webhook: &claimed.webhook,
+            event: &claimed.event,
+            delivery: &claimed.delivery,
+            attempt_number: claimed.delivery.attempt_count + 1,
+        };
+        let sent = dispatch::send(&self.client, &self.guard, request, self.settings.response_body_max_bytes).await;
+        let schedule = app::db::webhooks::retry_schedule_of(&claimed.webhook).unwrap_or_default();
+        let decision = self.settings.policy.decide(
+            &schedule,
+            Before {
+                status: claimed.delivery.status,
+                retry_slot: claimed.delivery.retry_slot,
+                quick_retry_count: claimed.delivery.quick_retry_count,
+            },
+            AttemptResult {
+                outcome: sent.outcome,
+                status_code: sent.response.as_ref().map(|r| r.status),
+                retry_after: sent.retry_after,
+                trigger: claimed.trigger(),
+            },
+            app::db::now(),
+        );
+        // The request went out: its record must not be lost to a passing database error.
+        let mut tries = 0;
+        loop {
+            match store::record(&self.db, &self.worker, &claimed, &sent, &decision).await {
+                Ok(deactivated) => {
+                    if let Some(d) = deactivated {
+                        tracing::warn!(webhook = %d.webhook, reason = %d.reason, held = d.held, "webhook deactivated");
+                        self.wakeup.notify_one(); // the webhook.deactivated event is due
+                    }
+                    break;
+                }
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(error = %e, delivery = %claimed.delivery.id, "cannot record attempt; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => {
+                    // The lease expires and the delivery is sent again: at least once.
+                    tracing::error!(error = %e, delivery = %claimed.delivery.id, "cannot record attempt");
+                    break;
+                }
+            }
+        }
+        sent.outcome == app::models::Outcome::Success
+    }
+
+    /// Delivers until `shutdown`: claims whenever there is room, wakes on new events, a finished
+    /// request or the poll interval, and on shutdown lets in-flight requests finish for a bounded
+    /// time before releasing the rest.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        tracing::info!(worker = %self.worker, "delivery engine started");
+        let mut tasks: JoinSet<bool> = JoinSet::new();
+        let batch = self.settings.max_in_flight.min(100);
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let room = self.settings.max_in_flight.saturating_sub(tasks.len());
+            let mut claimed_full = false;
+            if room > 0 {
+                match store::claim(&self.db, &self.worker, &self.limits(room.min(batch))).await {
+                    Ok(claimed) => {
+                        claimed_full = claimed.len() == room.min(batch);
+                        for c in claimed {
+                            tasks.spawn(self.clone().process(c));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot claim deliveries");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                        continue;
+                    }
+                }
+            }
+            if claimed_full && tasks.len() < self.settings.max_in_flight {
+                continue; // more may be due right now
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wakeup.notified() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+        let in_flight = tasks.len();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "letting in-flight deliveries finish");
+            let grace = tokio::time::sleep(self.settings.shutdown_grace);
+            tokio::pin!(grace);
+            loop {
+                tokio::select! {
+                    next = tasks.join_next() => if next.is_none() { break },
+                    _ = &mut grace => {
+                        tracing::warn!(unfinished = tasks.len(), "shutdown grace over; releasing the rest");
+                        tasks.abort_all();
+                        while tasks.join_next().await.is_some() {}
+                        break;
+                    }
+                }
+            }
+        }
+        match store::release(&self.db, &self.worker).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "released unfinished deliveries"),
+            Err(e) => tracing::warn!(error = %e, "cannot release claims; they expire with their lease"),
+        }
+        tracing::info!("delivery engine stopped");
+    }
+}
