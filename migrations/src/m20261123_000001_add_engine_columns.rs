@@ -30,16 +30,24 @@ impl MigrationTrait for Migration {
         // SQLite alters one column per statement.
         manager
             .alter_table(
-                Table::alter().table(Deliveries::Table).add_column(integer(Deliveries::RetrySlot).default(0)).to_owned(),
+                Table::alter()
+                    .table(Deliveries::Table)
+                    .add_column(integer(Deliveries::RetrySlot).default(0))
+                    .to_owned(),
             )
             .await?;
         manager
             .alter_table(
-                Table::alter().table(Deliveries::Table).add_column(string_null(Deliveries::PendingTrigger)).to_owned(),
+                Table::alter()
+                    .table(Deliveries::Table)
+                    .add_column(string_null(Deliveries::PendingTrigger))
+                    .to_owned(),
             )
             .await?;
         manager
-            .alter_table(Table::alter().table(Attempts::Table).add_column(string_null(Attempts::SentBy)).to_owned())
+            .alter_table(
+                Table::alter().table(Attempts::Table).add_column(string_null(Attempts::SentBy)).to_owned(),
+            )
             .await?;
         // Counting requests in flight per webhook, and a webhook's queue when it is stopped.
         manager
@@ -66,17 +74,25 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_index(Index::drop().name("idx_deliveries_webhook_status_due").table(Deliveries::Table).to_owned())
+            .drop_index(
+                Index::drop().name("idx_deliveries_webhook_status_due").table(Deliveries::Table).to_owned(),
+            )
             .await?;
-        manager.drop_index(Index::drop().name("idx_deliveries_lease").table(Deliveries::Table).to_owned()).await?;
+        manager
+            .drop_index(Index::drop().name("idx_deliveries_lease").table(Deliveries::Table).to_owned())
+            .await?;
         manager
             .alter_table(Table::alter().table(Attempts::Table).drop_column(Attempts::SentBy).to_owned())
             .await?;
         manager
-            .alter_table(Table::alter().table(Deliveries::Table).drop_column(Deliveries::PendingTrigger).to_owned())
+            .alter_table(
+                Table::alter().table(Deliveries::Table).drop_column(Deliveries::PendingTrigger).to_owned(),
+            )
             .await?;
         manager
-            .alter_table(Table::alter().table(Deliveries::Table).drop_column(Deliveries::RetrySlot).to_owned())
+            .alter_table(
+                Table::alter().table(Deliveries::Table).drop_column(Deliveries::RetrySlot).to_owned(),
+            )
             .await
     }
 }

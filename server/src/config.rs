@@ -241,7 +241,8 @@ mod list {
         T: FromStr,
         T::Err: Display,
     {
-        let parse = |s: &str| s.trim().parse::<T>().map_err(|e| serde::de::Error::custom(format!("`{s}`: {e}")));
+        let parse =
+            |s: &str| s.trim().parse::<T>().map_err(|e| serde::de::Error::custom(format!("`{s}`: {e}")));
         match Raw::deserialize(de)? {
             Raw::Text(s) => s.split(',').filter(|p| !p.trim().is_empty()).map(parse).collect(),
             Raw::Number(n) => Ok(vec![parse(&n.to_string())?]),

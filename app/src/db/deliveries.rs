@@ -208,8 +208,11 @@ pub async fn retry(
     if let Some(w) = webhook.as_ref().filter(|w| w.state != WebhookState::Active) {
         return Err(RetryError::WebhookInactive(w.state));
     }
-    let new_status =
-        if delivery.status == DeliveryStatus::Retrying { DeliveryStatus::Retrying } else { DeliveryStatus::Pending };
+    let new_status = if delivery.status == DeliveryStatus::Retrying {
+        DeliveryStatus::Retrying
+    } else {
+        DeliveryStatus::Pending
+    };
     let changed = deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Status, Expr::value(new_status.as_str()))
         .col_expr(deliveries::Column::NextAttemptAt, Expr::value(at))

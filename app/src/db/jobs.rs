@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    entity::prelude::*, sea_query::{Expr, ExprTrait}, ActiveValue::Set, Condition, PaginatorTrait, QueryOrder, QuerySelect,
-    TransactionTrait,
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set,
+    Condition, PaginatorTrait, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::{
@@ -115,9 +117,11 @@ pub async fn claim(
 ) -> Result<Option<jobs::Model>, DbErr> {
     let at = now();
     let open = Condition::any().add(jobs::Column::Status.eq("queued")).add(
-        Condition::all()
-            .add(jobs::Column::Status.eq("running"))
-            .add(Condition::any().add(jobs::Column::LeaseExpiresAt.is_null()).add(jobs::Column::LeaseExpiresAt.lt(at))),
+        Condition::all().add(jobs::Column::Status.eq("running")).add(
+            Condition::any()
+                .add(jobs::Column::LeaseExpiresAt.is_null())
+                .add(jobs::Column::LeaseExpiresAt.lt(at)),
+        ),
     );
     let Some(candidate) =
         jobs::Entity::find().filter(open.clone()).order_by_asc(jobs::Column::CreatedAt).one(db).await?
@@ -160,7 +164,8 @@ pub async fn bulk_retry_step(
     if let Some(after) = after {
         select = select.filter(deliveries::Column::Id.gt(after));
     }
-    let ids: Vec<Uuid> = select.order_by_asc(deliveries::Column::Id).limit(batch).into_tuple().all(db).await?;
+    let ids: Vec<Uuid> =
+        select.order_by_asc(deliveries::Column::Id).limit(batch).into_tuple().all(db).await?;
     let at = now();
     let Some(last) = ids.last().copied() else { return Ok(None) };
     let txn = db.begin().await?;

@@ -6,7 +6,12 @@ use sea_orm::{entity::prelude::*, ActiveValue::Set, QueryOrder, QuerySelect};
 
 use super::{entities::email_outbox, now};
 
-pub async fn enqueue(db: &impl ConnectionTrait, recipient: &str, subject: &str, body: &str) -> Result<(), DbErr> {
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+) -> Result<(), DbErr> {
     email_outbox::ActiveModel {
         id: Set(Uuid::now_v7()),
         recipient: Set(recipient.to_owned()),
@@ -33,8 +38,7 @@ pub async fn unsent(db: &DatabaseConnection, limit: u64) -> Result<Vec<email_out
 }
 
 pub async fn mark(db: &DatabaseConnection, id: Uuid, result: Result<(), String>) -> Result<(), DbErr> {
-    let mut row: email_outbox::ActiveModel =
-        email_outbox::ActiveModel { id: Set(id), ..Default::default() };
+    let mut row: email_outbox::ActiveModel = email_outbox::ActiveModel { id: Set(id), ..Default::default() };
     match result {
         Ok(()) => row.sent_at = Set(Some(now())),
         Err(e) => row.error = Set(Some(e)),

@@ -197,7 +197,8 @@ pub async fn update(
     Ok(Some((&updated).into()))
 }
 
-/// Moves a webhook's pending and retrying deliveries to held (recoverable on reactivation).
+/// Moves a webhook's pending and retrying deliveries that are not in flight to held
+/// (recoverable on reactivation).
 pub async fn hold_queue(
     db: &impl ConnectionTrait,
     id: WebhookId,
@@ -210,10 +211,19 @@ pub async fn hold_queue(
 
     Ok(deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Held.as_str()))
-        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .col_expr(
+            deliveries::Column::NextAttemptAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
         .col_expr(deliveries::Column::UpdatedAt, Expr::value(at))
         .filter(deliveries::Column::WebhookId.eq(id.0))
         .filter(deliveries::Column::Status.is_in([DeliveryStatus::Pending, DeliveryStatus::Retrying]))
+        // One in flight keeps its claim: its attempt's outcome decides what becomes of it.
+        .filter(
+            sea_orm::Condition::any()
+                .add(deliveries::Column::LeaseExpiresAt.is_null())
+                .add(deliveries::Column::LeaseExpiresAt.lte(at)),
+        )
         .exec(db)
         .await?
         .rows_affected)

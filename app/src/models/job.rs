@@ -35,7 +35,10 @@ impl BulkRetryFilter {
         }
         if let (Some(since), Some(until)) = (self.since, self.until) {
             if since >= until {
-                return Err(super::FieldError { field: "until".into(), message: "must be after `since`".into() });
+                return Err(super::FieldError {
+                    field: "until".into(),
+                    message: "must be after `since`".into(),
+                });
             }
         }
         Ok(())

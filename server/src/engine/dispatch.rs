@@ -101,7 +101,12 @@ fn headers(req: &Request<'_>, now: DateTime<Utc>) -> (HeaderMap, BTreeMap<String
 }
 
 /// Sends the request. Never fails: every failure is an outcome of the attempt.
-pub async fn send(client: &reqwest::Client, guard: &super::guard::Guard, req: Request<'_>, body_cap: usize) -> Sent {
+pub async fn send(
+    client: &reqwest::Client,
+    guard: &super::guard::Guard,
+    req: Request<'_>,
+    body_cap: usize,
+) -> Sent {
     let started_at = app::db::now();
     let clock = Instant::now();
     let (header_map, request_headers) = headers(&req, started_at);
@@ -138,7 +143,8 @@ pub async fn send(client: &reqwest::Client, guard: &super::guard::Guard, req: Re
                 .iter()
                 .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect();
-            sent.retry_after = response.headers().get("retry-after").and_then(|v| parse_retry_after(v, started_at));
+            sent.retry_after =
+                response.headers().get("retry-after").and_then(|v| parse_retry_after(v, started_at));
             let mut body = Vec::new();
             let mut truncated = false;
             loop {
@@ -165,8 +171,12 @@ pub async fn send(client: &reqwest::Client, guard: &super::guard::Guard, req: Re
                 400..=499 => Outcome::ClientError,
                 _ => Outcome::ServerError,
             };
-            sent.response =
-                Some(Response { status, headers, body: String::from_utf8_lossy(&body).into_owned(), truncated });
+            sent.response = Some(Response {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                truncated,
+            });
         }
         Err(e) => {
             sent.outcome = classify(&e);

@@ -91,7 +91,8 @@ impl Resolve for Guard {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let permitted: Vec<SocketAddr> = resolved.iter().copied().filter(|a| guard.permits(a.ip())).collect();
+            let permitted: Vec<SocketAddr> =
+                resolved.iter().copied().filter(|a| guard.permits(a.ip())).collect();
             if permitted.is_empty() && !resolved.is_empty() {
                 let addrs = resolved.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", ");
                 return Err(Box::new(Blocked { host, addrs }) as Box<dyn std::error::Error + Send + Sync>);

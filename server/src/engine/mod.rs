@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use self::{
     guard::Guard,
     policy::{AttemptResult, Before, RetryPolicy},
-    store::{Claimed, ClaimLimits},
+    store::{ClaimLimits, Claimed},
 };
 use crate::config::Config;
 
@@ -84,7 +84,8 @@ impl Engine {
             .pool_max_idle_per_host(settings.webhook_concurrency.max(1))
             .build()?;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "herald".into());
-        let worker = format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[24..]);
+        let worker =
+            format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[24..]);
         Ok(Engine { db, settings, client, guard, worker, wakeup })
     }
 
@@ -102,6 +103,7 @@ impl Engine {
 
     /// Claims one batch of due deliveries and sends them all; returns when every one is recorded.
     pub async fn tick(self: &Arc<Self>) -> anyhow::Result<TickReport> {
+        store::hold_inactive(&self.db).await?;
         let claimed = store::claim(&self.db, &self.worker, &self.limits(self.settings.max_in_flight)).await?;
         let mut report = TickReport { claimed: claimed.len(), ..Default::default() };
         let mut tasks = JoinSet::new();
@@ -126,7 +128,8 @@ impl Engine {
             delivery: &claimed.delivery,
             attempt_number: claimed.delivery.attempt_count + 1,
         };
-        let sent = dispatch::send(&self.client, &self.guard, request, self.settings.response_body_max_bytes).await;
+        let sent =
+            dispatch::send(&self.client, &self.guard, request, self.settings.response_body_max_bytes).await;
         let schedule = app::db::webhooks::retry_schedule_of(&claimed.webhook).unwrap_or_default();
         let decision = self.settings.policy.decide(
             &schedule,
@@ -176,8 +179,17 @@ impl Engine {
         tracing::info!(worker = %self.worker, "delivery engine started");
         let mut tasks: JoinSet<bool> = JoinSet::new();
         let batch = self.settings.max_in_flight.min(100);
+        let mut last_sweep = std::time::Instant::now();
         loop {
             while tasks.try_join_next().is_some() {}
+            if last_sweep.elapsed() >= Duration::from_secs(1) {
+                last_sweep = std::time::Instant::now();
+                match store::hold_inactive(&self.db).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(held = n, "held deliveries of webhooks that are not active"),
+                    Err(e) => tracing::warn!(error = %e, "cannot hold deliveries of inactive webhooks"),
+                }
+            }
             let room = self.settings.max_in_flight.saturating_sub(tasks.len());
             let mut claimed_full = false;
             if room > 0 {

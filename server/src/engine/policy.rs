@@ -62,7 +62,13 @@ fn jitter(delay: Duration) -> Duration {
 }
 
 impl RetryPolicy {
-    pub fn decide(&self, schedule: &[u32], before: Before, result: AttemptResult, now: DateTime<Utc>) -> Decision {
+    pub fn decide(
+        &self,
+        schedule: &[u32],
+        before: Before,
+        result: AttemptResult,
+        now: DateTime<Utc>,
+    ) -> Decision {
         let stay = |status| Decision {
             status,
             next_attempt_at: None,

@@ -17,7 +17,8 @@ use sea_orm::{
     prelude::Expr,
     sea_query::{ExprTrait, Func, LockBehavior, LockType, Query},
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -50,7 +51,11 @@ const DUE: [DeliveryStatus; 2] = [DeliveryStatus::Pending, DeliveryStatus::Retry
 /// so a slow or failing webhook cannot take every slot. On PostgreSQL, rows another process is
 /// claiming are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite, writers are serialised and the
 /// conditional update does the same.
-pub async fn claim(db: &DatabaseConnection, worker: &str, limits: &ClaimLimits) -> Result<Vec<Claimed>, DbErr> {
+pub async fn claim(
+    db: &DatabaseConnection,
+    worker: &str,
+    limits: &ClaimLimits,
+) -> Result<Vec<Claimed>, DbErr> {
     let at = now();
     let in_flight: HashMap<Uuid, i64> = deliveries::Entity::find()
         .select_only()
@@ -92,7 +97,8 @@ pub async fn claim(db: &DatabaseConnection, worker: &str, limits: &ClaimLimits) 
     let mut by_timeout: HashMap<i32, Vec<Uuid>> = HashMap::new();
     let mut chosen = 0;
     for (id, webhook_id, timeout_ms) in candidates {
-        let used = in_flight.get(&webhook_id).copied().unwrap_or(0) + taken.get(&webhook_id).copied().unwrap_or(0);
+        let used =
+            in_flight.get(&webhook_id).copied().unwrap_or(0) + taken.get(&webhook_id).copied().unwrap_or(0);
         if used as usize >= limits.per_webhook {
             continue;
         }
@@ -233,7 +239,10 @@ pub async fn record(
             (None, None) => sent.outcome.to_string(),
         };
         usage
-            .col_expr(webhook_usage::Column::TotalErrors, Expr::col(webhook_usage::Column::TotalErrors).add(1))
+            .col_expr(
+                webhook_usage::Column::TotalErrors,
+                Expr::col(webhook_usage::Column::TotalErrors).add(1),
+            )
             .col_expr(
                 webhook_usage::Column::ConsecutiveErrors,
                 Expr::col(webhook_usage::Column::ConsecutiveErrors).add(1),
@@ -281,7 +290,8 @@ async fn deactivate(
         return Ok(None); // stopped or deactivated meanwhile: someone else told people
     }
     let held = app::db::webhooks::hold_queue(txn, app::models::WebhookId(w.id), at).await?;
-    let last_error = sent.error.clone().or_else(|| sent.response.as_ref().map(|r| format!("HTTP {}", r.status)));
+    let last_error =
+        sent.error.clone().or_else(|| sent.response.as_ref().map(|r| format!("HTTP {}", r.status)));
     activity::record(
         txn,
         activity::Activity {
@@ -333,6 +343,33 @@ async fn deactivate(
     )
     .await?;
     Ok(Some(Deactivated { webhook: w.name.clone(), reason: reason.to_owned(), held }))
+}
+
+/// Holds due deliveries of webhooks that are not active. Stopping or deactivating a webhook
+/// holds its queue in the same transaction, but an event committed concurrently (on PostgreSQL,
+/// its transaction read the webhook just before it changed) can still leave one pending; this
+/// sweep, run by the engine every second, puts those where they belong.
+pub async fn hold_inactive(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let at = now();
+    let inactive = Query::select()
+        .column(webhooks::Column::Id)
+        .from(webhooks::Entity)
+        .and_where(webhooks::Column::State.ne(WebhookState::Active))
+        .to_owned();
+    Ok(deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Held.as_str()))
+        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(deliveries::Column::UpdatedAt, Expr::value(at))
+        .filter(deliveries::Column::Status.is_in(DUE))
+        .filter(
+            sea_orm::Condition::any()
+                .add(deliveries::Column::LeaseExpiresAt.is_null())
+                .add(deliveries::Column::LeaseExpiresAt.lte(at)),
+        )
+        .filter(deliveries::Column::WebhookId.in_subquery(inactive))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// Gives back the claims of this process (on shutdown, for requests that did not finish), so

@@ -7,6 +7,7 @@ mod api_auth;
 mod api_listing;
 mod api_webhooks;
 mod cli;
+mod engine;
 mod migrations;
 mod sign_in;
 mod startup;

@@ -80,7 +80,8 @@ pub async fn bulk_retry(
     let actor = format!("api key {}", principal.name);
     let (job, matching) = app::db::jobs::create_bulk_retry(&state.db, &request.filter, &actor).await?;
     state.jobs_wakeup.notify_one();
-    Ok((StatusCode::ACCEPTED, Json(app::models::BulkRetryAccepted { job: Some(job), matching })).into_response())
+    Ok((StatusCode::ACCEPTED, Json(app::models::BulkRetryAccepted { job: Some(job), matching }))
+        .into_response())
 }
 
 #[derive(serde::Deserialize)]

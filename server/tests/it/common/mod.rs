@@ -209,6 +209,11 @@ impl TestApp {
 
     /// Stops the server and waits for it, surfacing any error it ended with.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stops the server but keeps the database, for tests that look at what it left behind.
+    pub async fn halt(&mut self) {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             server.await.expect("server task").expect("server ended cleanly");
@@ -271,6 +276,22 @@ impl Api {
     pub async fn event(&self, event_type: &str, payload: serde_json::Value) -> String {
         let body = serde_json::json!({"type": event_type, "payload": payload});
         self.post("/events", body).await["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Posts an event body exactly as given (the JSON helpers re-serialise).
+    pub async fn event_raw(&self, raw: &str) -> String {
+        let res = self
+            .client
+            .post(format!("{}/api/v1/events", self.base))
+            .header("authorization", format!("Bearer {}", self.key))
+            .header("content-type", "application/json")
+            .body(raw.to_owned())
+            .send()
+            .await
+            .expect("post event");
+        assert_eq!(res.status(), 202);
+        let body: serde_json::Value = res.json().await.expect("event answer");
+        body["id"].as_str().unwrap().to_owned()
     }
 
     /// Every delivery of a webhook, newest first.

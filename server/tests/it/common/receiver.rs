@@ -147,7 +147,12 @@ async fn redirect(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     (StatusCode::FOUND, [("location", "/ok")], "moved").into_response()
 }
 
-async fn sleep(State(s): State<Shared>, Path(ms): Path<u64>, headers: HeaderMap, body: Bytes) -> &'static str {
+async fn sleep(
+    State(s): State<Shared>,
+    Path(ms): Path<u64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> &'static str {
     record(&s, format!("/sleep/{ms}"), headers, body);
     tokio::time::sleep(Duration::from_millis(ms)).await;
     "slept"
