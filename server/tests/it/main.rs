@@ -8,6 +8,7 @@ mod api_listing;
 mod api_webhooks;
 mod cli;
 mod engine;
+mod engine_processes;
 mod migrations;
 mod sign_in;
 mod startup;

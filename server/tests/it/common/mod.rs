@@ -1,3 +1,4 @@
+pub mod process;
 pub mod receiver;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
