@@ -1,11 +1,15 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
-use sea_orm::{entity::prelude::*, Condition, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait, Func},
+    Condition, Order, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::entities::{attempts, deliveries, events, webhooks};
 use crate::models::{
     Attempt, AttemptId, AttemptRequest, AttemptResponse, DeliveryDetail, DeliveryId, DeliveryQuery,
-    DeliveryRow, EventId, Page, WebhookId,
+    DeliveryRow, DeliverySort, EventId, Page, SortOrder, WebhookId,
 };
 
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
@@ -61,21 +65,93 @@ pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page
                 .add(deliveries::Column::EventType.like(&pattern)),
         );
     }
+    let sort = query.sort.unwrap_or_default();
+    let desc = query.order.unwrap_or_default() == SortOrder::Desc;
+    // Deliveries never attempted have no response code; they sort as 0.
+    let code = || {
+        Expr::expr(Func::coalesce([
+            Expr::col((deliveries::Entity, deliveries::Column::LastResponseCode)),
+            Expr::value(0),
+        ]))
+    };
+    let key: Option<Expr> = match sort {
+        DeliverySort::Time => None,
+        DeliverySort::Status => Some(Expr::col((deliveries::Entity, deliveries::Column::Status))),
+        DeliverySort::ResponseCode => Some(code()),
+    };
     if let Some(cursor) = query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        let (at, id) = decode_cursor(cursor).ok_or(ListError::BadCursor)?;
-        select = select.filter(Condition::any().add(deliveries::Column::CreatedAt.lt(at)).add(
-            Condition::all().add(deliveries::Column::CreatedAt.eq(at)).add(deliveries::Column::Id.lt(id)),
-        ));
+        let (cursor_sort, value, at, id) = decode_sorted_cursor(cursor).ok_or(ListError::BadCursor)?;
+        if cursor_sort != sort {
+            return Err(ListError::BadCursor);
+        }
+        let mut left = vec![
+            Expr::col((deliveries::Entity, deliveries::Column::CreatedAt)),
+            Expr::col((deliveries::Entity, deliveries::Column::Id)),
+        ];
+        let mut right = vec![Expr::value(at), Expr::value(id)];
+        if let Some(k) = key.clone() {
+            left.insert(0, k);
+            right.insert(
+                0,
+                match sort {
+                    DeliverySort::ResponseCode => {
+                        Expr::value(value.parse::<i32>().map_err(|_| ListError::BadCursor)?)
+                    }
+                    _ => Expr::value(value),
+                },
+            );
+        }
+        let (l, r) = (Expr::tuple(left), Expr::tuple(right));
+        select = select.filter(if desc { l.lt(r) } else { l.gt(r) });
+    }
+    let direction = if desc { Order::Desc } else { Order::Asc };
+    if let Some(k) = key {
+        select = select.order_by(k, direction.clone());
     }
     let rows = select
-        .order_by_desc(deliveries::Column::CreatedAt)
-        .order_by_desc(deliveries::Column::Id)
+        .order_by(deliveries::Column::CreatedAt, direction.clone())
+        .order_by(deliveries::Column::Id, direction)
         .limit(limit + 1)
         .all(db)
         .await?;
-    let (rows, next_cursor) = super::split_page(rows, limit, |(d, _)| encode_cursor(d.created_at, d.id));
+    let (rows, next_cursor) = super::split_page(rows, limit, |(d, _)| {
+        let value = match sort {
+            DeliverySort::Time => String::new(),
+            DeliverySort::Status => d.status.as_str().to_owned(),
+            DeliverySort::ResponseCode => d.last_response_code.unwrap_or(0).to_string(),
+        };
+        encode_sorted_cursor(sort, &value, d.created_at, d.id)
+    });
     let items = rows.into_iter().map(|(d, w)| row(d, w)).collect();
     Ok(Page { items, next_cursor })
+}
+
+fn sort_name(sort: DeliverySort) -> &'static str {
+    match sort {
+        DeliverySort::Time => "time",
+        DeliverySort::Status => "status",
+        DeliverySort::ResponseCode => "response_code",
+    }
+}
+
+/// Position after the last row of a sorted page: the sort, its key, then time and id.
+fn encode_sorted_cursor(sort: DeliverySort, value: &str, created_at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{value}|{}|{id}", sort_name(sort), created_at.timestamp_micros()))
+}
+
+fn decode_sorted_cursor(cursor: &str) -> Option<(DeliverySort, String, DateTime<Utc>, Uuid)> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let mut parts = raw.splitn(4, '|');
+    let sort = match parts.next()? {
+        "time" => DeliverySort::Time,
+        "status" => DeliverySort::Status,
+        "response_code" => DeliverySort::ResponseCode,
+        _ => return None,
+    };
+    let value = parts.next()?.to_owned();
+    let at = DateTime::from_timestamp_micros(parts.next()?.parse().ok()?)?;
+    let id = Uuid::parse_str(parts.next()?).ok()?;
+    Some((sort, value, at, id))
 }
 
 fn row(d: deliveries::Model, w: Option<webhooks::Model>) -> DeliveryRow {
@@ -155,6 +231,15 @@ pub async fn detail(db: &DatabaseConnection, id: DeliveryId) -> Result<Option<De
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorted_cursor_round_trips() {
+        let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
+        let id = Uuid::now_v7();
+        let c = encode_sorted_cursor(DeliverySort::ResponseCode, "503", at, id);
+        assert_eq!(decode_sorted_cursor(&c), Some((DeliverySort::ResponseCode, "503".into(), at, id)));
+        assert_eq!(decode_sorted_cursor(&encode_cursor(at, id)), None);
+    }
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {

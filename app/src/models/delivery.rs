@@ -35,8 +35,29 @@ pub struct DeliveryQuery {
     pub since: Option<DateTime<Utc>>,
     /// Deliveries created before this time.
     pub until: Option<DateTime<Utc>>,
+    /// time (default), status or response_code; ties are broken by time, then id.
+    pub sort: Option<DeliverySort>,
+    /// desc (default) or asc.
+    pub order: Option<SortOrder>,
     pub cursor: Option<String>,
     pub limit: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliverySort {
+    #[default]
+    Time,
+    Status,
+    ResponseCode,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    #[default]
+    Desc,
+    Asc,
 }
 
 /// One HTTP request of a delivery and what came back.

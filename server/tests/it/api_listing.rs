@@ -14,6 +14,7 @@ both_databases!(
     event_pages_neither_skip_nor_repeat_while_events_arrive,
     delivery_pages_neither_skip_nor_repeat_while_events_arrive,
     delivery_detail_shows_payload_and_attempts,
+    deliveries_sort_by_status_and_response_code_across_pages,
 );
 
 async fn call(app: &TestApp, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -191,5 +192,70 @@ async fn delivery_detail_shows_payload_and_attempts(backend: Backend) {
             .unwrap();
         assert_eq!(res.status(), 404);
     }
+    app.stop().await;
+}
+
+async fn deliveries_sort_by_status_and_response_code_across_pages(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.retry_schedule = vec![0]).await;
+    let api = app.api().await;
+    let rx = crate::common::receiver::Receiver::start().await;
+    for (name, path) in
+        [("ok", "/ok"), ("boom", "/status/500"), ("missing", "/status/404"), ("moved", "/redirect")]
+    {
+        api.webhook(json!({"name": name, "url": rx.url(path), "event_types": ["*"]})).await;
+    }
+    api.webhook(json!({"name": "off", "url": rx.url("/ok"), "event_types": ["*"], "enabled": false})).await;
+    for n in 0..3 {
+        api.event("order.placed", json!({"n": n})).await;
+    }
+    // 15 deliveries; wait until none is pending or retrying.
+    let all = eventually("deliveries to settle", std::time::Duration::from_secs(20), || async {
+        let page = api.get("/deliveries?limit=250").await;
+        let items = page["items"].as_array().unwrap().clone();
+        let settled = items.iter().all(|d| !matches!(d["status"].as_str(), Some("pending" | "retrying")));
+        (items.len() >= 15 && settled).then_some(items)
+    })
+    .await;
+    let code = |d: &Value| d["last_response_code"].as_i64().unwrap_or(0);
+    for (sort, order) in
+        [("response_code", "desc"), ("response_code", "asc"), ("status", "asc"), ("time", "asc")]
+    {
+        let (mut seen, mut cursor) = (Vec::<Value>::new(), None::<String>);
+        loop {
+            let mut path = format!("/deliveries?sort={sort}&order={order}&limit=4");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = api.get(&path).await;
+            seen.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), all.len(), "{sort} {order}: every row once");
+        let unique: HashSet<_> = seen.iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(unique.len(), seen.len(), "{sort} {order}: none repeated");
+        let keys: Vec<String> = seen
+            .iter()
+            .map(|d| match sort {
+                "response_code" => format!("{:03}", code(d)),
+                "status" => d["status"].as_str().unwrap().to_owned(),
+                _ => d["created_at"].as_str().unwrap().to_owned(),
+            })
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        if order == "desc" {
+            sorted.reverse();
+        }
+        assert_eq!(keys, sorted, "{sort} {order}");
+    }
+    let (status, problem) = api.call(reqwest::Method::GET, "/deliveries?sort=colour", None).await;
+    assert_eq!((status.as_u16(), problem["field"].as_str()), (422, Some("query")), "{problem}");
+    let first = api.get("/deliveries?sort=status&limit=2").await["next_cursor"].as_str().unwrap().to_owned();
+    let (status, _) =
+        api.call(reqwest::Method::GET, &format!("/deliveries?sort=response_code&cursor={first}"), None).await;
+    assert_eq!(status.as_u16(), 422, "a cursor belongs to its sort");
     app.stop().await;
 }
