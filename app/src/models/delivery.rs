@@ -5,6 +5,7 @@ use super::{DeliveryId, DeliveryStatus, EventId, Outcome, WebhookId};
 
 /// One row of the delivery log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeliveryRow {
     pub id: DeliveryId,
     pub event_id: EventId,
@@ -24,6 +25,8 @@ pub struct DeliveryRow {
 
 /// The delivery log's view: filters, sort and position. Lives in the page URL.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 pub struct DeliveryQuery {
     pub webhook_id: Option<WebhookId>,
     pub status: Option<DeliveryStatus>,
@@ -44,6 +47,7 @@ pub struct DeliveryQuery {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeliverySort {
     #[default]
@@ -53,6 +57,7 @@ pub enum DeliverySort {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SortOrder {
     #[default]
@@ -62,6 +67,7 @@ pub enum SortOrder {
 
 /// One HTTP request of a delivery and what came back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Attempt {
     pub id: super::AttemptId,
     pub attempt_number: i32,
@@ -76,6 +82,7 @@ pub struct Attempt {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AttemptRequest {
     pub url: String,
     pub method: String,
@@ -84,6 +91,7 @@ pub struct AttemptRequest {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AttemptResponse {
     pub status: i32,
     pub headers: std::collections::BTreeMap<String, String>,
@@ -94,6 +102,7 @@ pub struct AttemptResponse {
 
 /// A delivery with its event's payload and every attempt, oldest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub delivery: DeliveryRow,

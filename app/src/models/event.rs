@@ -5,6 +5,7 @@ use super::EventId;
 
 /// An event as the API reads it back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Event {
     pub id: EventId,
     #[serde(rename = "type")]
@@ -17,6 +18,7 @@ pub struct Event {
 
 /// What `POST /api/v1/events` answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EventAccepted {
     pub id: EventId,
     #[serde(rename = "type")]

@@ -5,6 +5,7 @@ use super::{DeliveryStatus, JobId, WebhookId};
 
 /// Which deliveries a bulk re-send takes: `status` defaults to failed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BulkRetryFilter {
     pub webhook_id: Option<WebhookId>,
@@ -47,6 +48,7 @@ impl BulkRetryFilter {
 
 /// A background job (bulk re-send, retention purge) and how far it got.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Job {
     pub id: JobId,
     pub kind: String,
@@ -64,6 +66,7 @@ pub struct Job {
 
 /// What `POST /deliveries/retry` answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BulkRetryAccepted {
     /// Absent for a dry run.
     pub job: Option<Job>,

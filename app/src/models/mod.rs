@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// One page of a keyset-paginated list. `next_cursor` is opaque; absent on the last page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

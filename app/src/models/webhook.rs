@@ -13,6 +13,7 @@ pub const MAX_RETRY_DELAY_SECS: u32 = 7 * 24 * 3600;
 
 /// How Herald authenticates to the destination, as configured (credentials in clear).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WebhookAuth {
     #[default]
@@ -29,6 +30,7 @@ pub enum WebhookAuth {
 
 /// Destination auth as reads show it: which kind, never the secret part.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WebhookAuthView {
     None,
@@ -48,6 +50,7 @@ impl From<&WebhookAuth> for WebhookAuthView {
 
 /// A webhook as the API and the app read it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Webhook {
     pub id: WebhookId,
     pub name: String,
@@ -70,6 +73,7 @@ pub struct Webhook {
 
 /// What creating a webhook returns: the webhook and its signing secret, shown here once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedWebhook {
     #[serde(flatten)]
     pub webhook: Webhook,
@@ -77,6 +81,7 @@ pub struct CreatedWebhook {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookCreate {
     pub name: String,
@@ -95,6 +100,7 @@ pub struct WebhookCreate {
 
 /// A partial update: absent fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
     pub name: Option<String>,
@@ -120,6 +126,7 @@ where
 
 /// A field that failed validation and why, phrased for the person who typed it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,

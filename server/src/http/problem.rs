@@ -8,12 +8,14 @@ use axum::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem document: what went wrong and, for invalid input, which field.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
     #[serde(serialize_with = "ser_status")]
+    #[schema(value_type = u16)]
     pub status: StatusCode,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@ mod common;
 
 mod api_auth;
 mod api_listing;
+mod api_openapi;
 mod api_webhooks;
 mod cli;
 mod engine;

@@ -8,6 +8,8 @@ use axum::{extract::State, Json};
 use crate::http::problem::{check_limit, ApiQuery, Problem};
 
 /// `GET /api/v1/deliveries`: the delivery log, newest first, keyset-paginated.
+#[utoipa::path(get, operation_id = "list_deliveries", path = "/deliveries", tag = "deliveries", params(DeliveryQuery),
+    responses((status = 200, description = "OK", body = Page<DeliveryRow>), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<DeliveryQuery>,
@@ -17,6 +19,8 @@ pub async fn list(
 }
 
 /// `GET /api/v1/deliveries/{id}`: one delivery with its payload and every attempt.
+#[utoipa::path(get, operation_id = "get_delivery", path = "/deliveries/{id}", tag = "deliveries", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = app::models::DeliveryDetail), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn get(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -32,6 +36,8 @@ fn parse_delivery_id(raw: &str) -> Result<app::models::DeliveryId, Problem> {
 
 /// `POST /api/v1/deliveries/{id}/retry`: re-send one delivery that did not succeed. 202: the
 /// engine sends it at once; `GET /api/v1/deliveries/{id}` shows the new attempt.
+#[utoipa::path(post, operation_id = "retry_delivery", path = "/deliveries/{id}/retry", tag = "deliveries", params(("id" = String, Path)),
+    responses((status = 202, description = "Accepted", body = DeliveryRow), (status = 404, description = "No such resource", body = Problem), (status = 409, description = "Conflicts with its current state; `detail` says why", body = Problem)))]
 pub async fn retry(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -53,6 +59,8 @@ pub async fn retry(
 
 /// `POST /api/v1/deliveries/retry`: re-send every delivery matching a filter, as a background
 /// job. With `"dry_run": true` only counts. 202 with the job; `GET /api/v1/jobs/{id}` follows it.
+#[utoipa::path(post, operation_id = "bulk_retry_deliveries", path = "/deliveries/retry", tag = "deliveries", request_body = BulkRetryRequest,
+    responses((status = 202, description = "Accepted", body = app::models::BulkRetryAccepted), (status = 200, description = "Dry run", body = app::models::BulkRetryAccepted), (status = 409, description = "Conflicts with its current state; `detail` says why", body = Problem), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
 pub async fn bulk_retry(
     State(state): State<AppState>,
     axum::Extension(principal): axum::Extension<super::ApiPrincipal>,
@@ -84,7 +92,7 @@ pub async fn bulk_retry(
         .into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRetryRequest {
     #[serde(flatten)]

@@ -30,6 +30,9 @@ struct IncomingEvent<'a> {
     idempotency_key: Option<String>,
 }
 
+#[utoipa::path(post, operation_id = "create_event", path = "/events", tag = "events", request_body = super::openapi::EventInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same as `idempotency_key`")),
+    responses((status = 202, description = "Accepted", body = EventAccepted), (status = 413, description = "Larger than HERALD_MAX_PAYLOAD_BYTES", body = Problem), (status = 415, description = "Not sent as JSON", body = Problem), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -85,7 +88,8 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     since: Option<chrono::DateTime<chrono::Utc>>,
@@ -97,6 +101,8 @@ pub struct ListParams {
 }
 
 /// `GET /api/v1/events`: events in a window, oldest first, for recovering what a receiver missed.
+#[utoipa::path(get, operation_id = "list_events", path = "/events", tag = "events", params(ListParams),
+    responses((status = 200, description = "OK", body = app::models::Page<app::models::Event>), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,

@@ -8,6 +8,8 @@ use axum::{
 
 use crate::http::problem::Problem;
 
+#[utoipa::path(get, operation_id = "get_job", path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = Job), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, Problem> {
     let missing = || Problem::not_found(format!("No job has the id `{id}`."));
     let parsed = id.parse().map_err(|_| missing())?;

@@ -3,6 +3,7 @@
 mod deliveries;
 mod events;
 mod jobs;
+pub mod openapi;
 mod webhooks;
 
 use app::{db::api_keys, state::AppState};
@@ -42,7 +43,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/jobs/{id}", get(jobs::get))
         .fallback(|| async { Problem::not_found("No such API route; see /api/v1/openapi.json.") })
         .layer(middleware::from_fn_with_state(state, require_api_key));
-    Router::new().route("/health", get(health)).merge(authenticated)
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi::document))
+        .merge(authenticated)
 }
 
 async fn require_api_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -69,6 +73,8 @@ async fn require_api_key(State(state): State<AppState>, mut req: Request, next: 
 }
 
 /// Liveness and database reachability; needs no key, for load balancers and monitors.
+#[utoipa::path(get, operation_id = "health", path = "/health", tag = "health", security(()),
+    responses((status = 200, description = "Herald and its database answer"), (status = 503, description = "The database does not answer", body = Problem)))]
 async fn health(State(state): State<AppState>) -> Response {
     let db = state.db.execute_unprepared("SELECT 1").await;
     match db {

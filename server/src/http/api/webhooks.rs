@@ -32,6 +32,8 @@ fn actor(principal: &ApiPrincipal) -> String {
     format!("api key {}", principal.name)
 }
 
+#[utoipa::path(post, operation_id = "create_webhook", path = "/webhooks", tag = "webhooks", request_body = WebhookCreate,
+    responses((status = 201, description = "Created; the only answer that shows the secret with the webhook", body = app::models::CreatedWebhook), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(principal): Extension<ApiPrincipal>,
@@ -43,13 +45,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     cursor: Option<String>,
     limit: Option<u64>,
 }
 
+#[utoipa::path(get, operation_id = "list_webhooks", path = "/webhooks", tag = "webhooks", params(ListParams),
+    responses((status = 200, description = "OK", body = Page<Webhook>), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
@@ -64,12 +69,16 @@ pub async fn list(
     Ok(Json(db::webhooks::list(&state.db, after, limit).await?))
 }
 
+#[utoipa::path(get, operation_id = "get_webhook", path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = Webhook), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Webhook>, Problem> {
     let id = parse_id(&id)?;
     let found = db::webhooks::find(&state.db, id).await?.ok_or_else(|| missing(id))?;
     Ok(Json((&found).into()))
 }
 
+#[utoipa::path(patch, operation_id = "update_webhook", path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)), request_body = WebhookPatch,
+    responses((status = 200, description = "OK", body = Webhook), (status = 404, description = "No such resource", body = Problem), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(principal): Extension<ApiPrincipal>,
@@ -82,6 +91,8 @@ pub async fn update(
     updated.map(Json).ok_or_else(|| missing(id))
 }
 
+#[utoipa::path(delete, operation_id = "delete_webhook", path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted with its deliveries"), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, Problem> {
     let id = parse_id(&id)?;
     if db::webhooks::delete(&state.db, id).await? {
@@ -91,13 +102,15 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Secret {
     secret: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(get, operation_id = "get_webhook_secret", path = "/webhooks/{id}/secret", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = Secret), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn secret(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Secret>, Problem> {
     let id = parse_id(&id)?;
     let found = db::webhooks::find(&state.db, id).await?.ok_or_else(|| missing(id))?;
@@ -105,13 +118,15 @@ pub async fn secret(State(state): State<AppState>, Path(id): Path<String>) -> Re
     Ok(Json(Secret { secret: found.secret, previous_secret_expires_at: expires }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateParams {
     /// How long the old secret keeps signing beside the new one (default 24 h, at most 7 days).
     grace_period_secs: Option<u32>,
 }
 
+#[utoipa::path(post, operation_id = "rotate_webhook_secret", path = "/webhooks/{id}/rotate-secret", tag = "webhooks", params(("id" = String, Path)), request_body(content = RotateParams, description = "Optional"),
+    responses((status = 200, description = "OK", body = Secret), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -128,7 +143,7 @@ pub async fn rotate_secret(
     Ok(Json(Secret { secret, previous_secret_expires_at: Some(db::now() + grace) }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Usage {
     total_calls: i64,
     total_errors: i64,
@@ -139,6 +154,8 @@ pub struct Usage {
     first_failure_at: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(get, operation_id = "get_webhook_usage", path = "/webhooks/{id}/usage", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = Usage), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn usage(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Usage>, Problem> {
     let id = parse_id(&id)?;
     let u = webhook_usage::Entity::find_by_id(id.0).one(&state.db).await?.ok_or_else(|| missing(id))?;
@@ -153,20 +170,22 @@ pub async fn usage(State(state): State<AppState>, Path(id): Path<String>) -> Res
     }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReactivateParams {
     /// Queue the held and failed deliveries created since this time (RFC 3339) again.
     recover_since: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Reactivated {
     #[serde(flatten)]
     webhook: Webhook,
     recovered_deliveries: u64,
 }
 
+#[utoipa::path(post, operation_id = "reactivate_webhook", path = "/webhooks/{id}/reactivate", tag = "webhooks", params(("id" = String, Path)), request_body(content = ReactivateParams, description = "Optional"),
+    responses((status = 200, description = "OK", body = Reactivated), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn reactivate(
     State(state): State<AppState>,
     Extension(principal): Extension<ApiPrincipal>,
