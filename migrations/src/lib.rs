@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_schema;
 mod m20261123_000001_add_engine_columns;
+mod m20261123_000002_add_one_purge_at_a_time;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_schema::Migration),
             Box::new(m20261123_000001_add_engine_columns::Migration),
+            Box::new(m20261123_000002_add_one_purge_at_a_time::Migration),
         ]
     }
 }

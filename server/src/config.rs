@@ -57,6 +57,15 @@ pub struct Config {
     /// `smtp://user:pass@host:587` or `smtps://...`; without it, emails stay in the outbox.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    /// Retention defaults; the admin app's settings override them.
+    pub retention_deliveries_days: u32,
+    pub retention_events_days: u32,
+    pub retention_jobs_days: u32,
+    pub retention_bodies_days: Option<u32>,
+    /// How often a retention purge is queued (0: never automatically; `herald purge` still works).
+    pub purge_interval_secs: u64,
+    /// Rows per purge batch; each batch is its own short transaction.
+    pub purge_batch: u64,
 }
 
 impl Default for Config {
@@ -85,6 +94,12 @@ impl Default for Config {
             shutdown_grace_secs: 10,
             smtp_url: None,
             smtp_from: "Herald <herald@localhost>".into(),
+            retention_deliveries_days: 30,
+            retention_events_days: 30,
+            retention_jobs_days: 7,
+            retention_bodies_days: None,
+            purge_interval_secs: 3600,
+            purge_batch: 2000,
         }
     }
 }
@@ -147,6 +162,12 @@ impl Config {
         if !(10..=60_000).contains(&self.poll_interval_ms) {
             return bad("POLL_INTERVAL_MS", "must be between 10 and 60000".into());
         }
+        if let Err(e) = self.retention().validate() {
+            return bad(&format!("RETENTION_{}", e.field.to_ascii_uppercase()), e.message);
+        }
+        if !(100..=100_000).contains(&self.purge_batch) {
+            return bad("PURGE_BATCH", "must be between 100 and 100000".into());
+        }
         if let Some(url) = &self.smtp_url {
             if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
                 return bad("SMTP_URL", format!("`{}` must start with smtp:// or smtps://", redact_url(url)));
@@ -158,6 +179,16 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The retention policy configured (the admin app's settings override it).
+    pub fn retention(&self) -> app::models::RetentionPolicy {
+        app::models::RetentionPolicy {
+            deliveries_days: self.retention_deliveries_days,
+            events_days: self.retention_events_days,
+            jobs_days: self.retention_jobs_days,
+            bodies_days: self.retention_bodies_days,
+        }
     }
 
     /// The allow-list as networks; a bare address is a network of one.

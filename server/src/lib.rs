@@ -83,13 +83,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         state.wakeup.clone(),
     )?);
     let engine_task = tokio::spawn(engine.clone().run(shutdown.clone()));
-    let jobs_task = tokio::spawn(jobs::run(
-        db.clone(),
-        engine.worker().to_owned(),
-        state.wakeup.clone(),
-        state.jobs_wakeup.clone(),
-        shutdown.clone(),
-    ));
+    let jobs_task = tokio::spawn(
+        jobs::JobRunner {
+            db: db.clone(),
+            worker: engine.worker().to_owned(),
+            settings: jobs::JobSettings::from_config(&config),
+            engine_wakeup: state.wakeup.clone(),
+            wakeup: state.jobs_wakeup.clone(),
+        }
+        .run(shutdown.clone()),
+    );
     let mailer_task = tokio::spawn(mailer::run(db, config.clone(), shutdown.clone()));
     let router = http::router(state);
     let addr = listener.local_addr()?;

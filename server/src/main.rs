@@ -27,6 +27,12 @@ enum Command {
         #[command(subcommand)]
         direction: Option<MigrateDirection>,
     },
+    /// Delete deliveries, attempts, events and jobs older than the retention policy, in batches.
+    Purge {
+        /// Only count what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage admin-app users.
     User {
         #[command(subcommand)]
@@ -135,6 +141,24 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                         steps.map_or("all migrations".into(), |n| format!("{n} migration(s)"))
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Purge { dry_run } => {
+            let db = herald_server::open_database(&config).await?;
+            let settings = herald_server::jobs::JobSettings::from_config(&config);
+            let report = herald_server::jobs::run_purge(&db, &settings, dry_run, "cli").await?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            println!(
+                "{verb}: {} attempts, {} deliveries, {} events, {} jobs",
+                report.attempts, report.deliveries, report.events, report.jobs
+            );
+            if report.bodies > 0 {
+                println!(
+                    "{} attempt bodies {}",
+                    report.bodies,
+                    if dry_run { "would be emptied" } else { "emptied" }
+                );
             }
             Ok(())
         }

@@ -11,6 +11,16 @@ pub struct Activity<'a> {
 }
 
 pub async fn record(db: &impl ConnectionTrait, activity: Activity<'_>) -> Result<(), DbErr> {
+    record_with(db, activity, None, None).await
+}
+
+/// A line with a count of rows affected and a detail document (job runs).
+pub async fn record_with(
+    db: &impl ConnectionTrait,
+    activity: Activity<'_>,
+    rows_affected: Option<i64>,
+    detail: Option<String>,
+) -> Result<(), DbErr> {
     activity_log::ActiveModel {
         id: Set(Uuid::now_v7()),
         occurred_at: Set(now()),
@@ -18,8 +28,8 @@ pub async fn record(db: &impl ConnectionTrait, activity: Activity<'_>) -> Result
         kind: Set(activity.kind.to_owned()),
         subject: Set(activity.subject),
         summary: Set(activity.summary),
-        detail: Set(None),
-        rows_affected: Set(None),
+        detail: Set(detail),
+        rows_affected: Set(rows_affected),
     }
     .insert(db)
     .await?;

@@ -17,6 +17,44 @@ use super::{
 use crate::models::{AttemptTrigger, BulkRetryFilter, DeliveryStatus, Job, JobId, WebhookState};
 
 pub const BULK_RETRY: &str = "bulk_retry";
+pub const PURGE: &str = "purge";
+
+/// Queues a retention purge unless one is queued or running already (in any process).
+/// Returns the job, or None when another one is open.
+pub async fn queue_purge(db: &DatabaseConnection, actor: &str) -> Result<Option<Job>, DbErr> {
+    let job = jobs::ActiveModel {
+        id: Set(JobId::new().0),
+        kind: Set(PURGE.into()),
+        status: Set("queued".into()),
+        params: Set("{}".into()),
+        progress_done: Set(0),
+        progress_total: Set(None),
+        cursor: Set(None),
+        error: Set(None),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        created_by: Set(Some(actor.to_owned())),
+        created_at: Set(now()),
+        started_at: Set(None),
+        finished_at: Set(None),
+    };
+    match job.insert(db).await {
+        Ok(job) => Ok(Some(job.into())),
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records how much a job did (for jobs that report at the end, like a purge).
+pub async fn set_progress(db: &DatabaseConnection, id: Uuid, done: i64) -> Result<(), DbErr> {
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::ProgressDone, Expr::value(done))
+        .col_expr(jobs::Column::ProgressTotal, Expr::value(done))
+        .filter(jobs::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
 
 impl From<jobs::Model> for Job {
     fn from(j: jobs::Model) -> Self {

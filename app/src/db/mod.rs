@@ -8,6 +8,7 @@ pub mod entities;
 pub mod events;
 pub mod jobs;
 pub mod outbox;
+pub mod retention;
 pub mod sessions;
 pub mod users;
 pub mod webhooks;

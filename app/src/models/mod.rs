@@ -5,6 +5,7 @@ mod enums;
 mod event;
 mod ids;
 mod job;
+mod retention;
 mod user;
 mod webhook;
 
@@ -13,6 +14,7 @@ pub use enums::*;
 pub use event::*;
 pub use ids::*;
 pub use job::*;
+pub use retention::*;
 pub use user::*;
 pub use webhook::*;
 

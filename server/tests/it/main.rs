@@ -11,5 +11,6 @@ mod cli;
 mod engine;
 mod engine_processes;
 mod migrations;
+mod retention;
 mod sign_in;
 mod startup;

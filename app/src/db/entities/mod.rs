@@ -8,6 +8,7 @@ pub mod email_outbox;
 pub mod events;
 pub mod jobs;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 pub mod webhook_usage;
 pub mod webhooks;

@@ -1,0 +1,66 @@
+use serde::{Deserialize, Serialize};
+
+/// How long Herald keeps its logs. Deliveries still pending or retrying are never purged, nor
+/// the events they belong to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Finished deliveries and their attempts, by creation time.
+    pub deliveries_days: u32,
+    /// Events no kept delivery refers to.
+    pub events_days: u32,
+    /// Finished background jobs.
+    pub jobs_days: u32,
+    /// Request and response bodies of attempts, when they should go before the rest.
+    pub bodies_days: Option<u32>,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        RetentionPolicy { deliveries_days: 30, events_days: 30, jobs_days: 7, bodies_days: None }
+    }
+}
+
+impl RetentionPolicy {
+    pub const MAX_DAYS: u32 = 3650;
+
+    pub fn validate(&self) -> Result<(), super::FieldError> {
+        let check = |field: &str, days: u32| {
+            if (1..=Self::MAX_DAYS).contains(&days) {
+                Ok(())
+            } else {
+                Err(super::FieldError {
+                    field: field.into(),
+                    message: format!("must be between 1 and {} days", Self::MAX_DAYS),
+                })
+            }
+        };
+        check("deliveries_days", self.deliveries_days)?;
+        check("events_days", self.events_days)?;
+        check("jobs_days", self.jobs_days)?;
+        if let Some(days) = self.bodies_days {
+            check("bodies_days", days)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a purge removed, or in a dry run would remove.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PurgeReport {
+    pub attempts: u64,
+    pub deliveries: u64,
+    pub events: u64,
+    pub jobs: u64,
+    /// Attempts whose request and response bodies were emptied.
+    pub bodies: u64,
+    pub batches: u64,
+}
+
+impl PurgeReport {
+    pub fn total(&self) -> u64 {
+        self.attempts + self.deliveries + self.events + self.jobs
+    }
+}
