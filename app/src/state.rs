@@ -12,6 +12,8 @@ pub struct AppState {
     /// Tells the delivery engine of this process that deliveries became due (a new event, a
     /// re-send), so it does not wait for its next poll.
     pub wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// The retention policy from configuration, in effect until one is saved in settings.
+    pub retention_defaults: crate::models::RetentionPolicy,
     /// Tells this process's job runner that a job was created.
     pub jobs_wakeup: std::sync::Arc<tokio::sync::Notify>,
 }

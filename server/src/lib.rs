@@ -64,6 +64,7 @@ pub fn app_state(config: &Config, db: DatabaseConnection) -> AppState {
         },
         api: ApiSettings { max_payload_bytes: config.max_payload_bytes },
         wakeup: Default::default(),
+        retention_defaults: config.retention(),
         jobs_wakeup: Default::default(),
     }
 }

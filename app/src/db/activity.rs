@@ -35,3 +35,42 @@ pub async fn record_with(
     .await?;
     Ok(())
 }
+
+impl From<activity_log::Model> for crate::models::ActivityEntry {
+    fn from(m: activity_log::Model) -> Self {
+        crate::models::ActivityEntry {
+            id: m.id,
+            occurred_at: m.occurred_at,
+            actor: m.actor,
+            kind: m.kind,
+            subject: m.subject,
+            summary: m.summary,
+            rows_affected: m.rows_affected,
+            detail: m.detail,
+        }
+    }
+}
+
+/// The activity log, newest first, keyset-paginated by id (UUIDv7 ids sort by time); `kind`
+/// matches exactly or, ending in `.`, as a prefix (`webhook.`).
+pub async fn list(
+    db: &DatabaseConnection,
+    kind: Option<&str>,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<crate::models::Page<crate::models::ActivityEntry>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut select = activity_log::Entity::find().order_by_desc(activity_log::Column::Id).limit(limit + 1);
+    match kind {
+        Some(prefix) if prefix.ends_with('.') => {
+            select = select.filter(activity_log::Column::Kind.starts_with(prefix))
+        }
+        Some(kind) => select = select.filter(activity_log::Column::Kind.eq(kind)),
+        None => {}
+    }
+    if let Some(before) = before {
+        select = select.filter(activity_log::Column::Id.lt(before));
+    }
+    let (rows, next_cursor) = super::split_page(select.all(db).await?, limit, |a| a.id.to_string());
+    Ok(crate::models::Page { items: rows.into_iter().map(Into::into).collect(), next_cursor })
+}

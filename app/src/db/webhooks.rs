@@ -111,6 +111,8 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
+    log(&txn, actor, "webhook.created", &model, format!("Created webhook {} for {}", model.name, model.url))
+        .await?;
     txn.commit().await?;
     Ok(CreatedWebhook { webhook: (&model).into(), secret })
 }
@@ -193,6 +195,12 @@ pub async fn update(
         // A stopped webhook receives nothing: what was queued for it waits as held.
         hold_queue(&txn, id, at).await?;
     }
+    let (kind, summary) = if stopping {
+        ("webhook.stopped", format!("Stopped webhook {}", updated.name))
+    } else {
+        ("webhook.updated", format!("Updated webhook {}", updated.name))
+    };
+    log(&txn, actor, kind, &updated, summary).await?;
     txn.commit().await?;
     Ok(Some((&updated).into()))
 }
@@ -229,9 +237,41 @@ pub async fn hold_queue(
         .rows_affected)
 }
 
+/// One activity-log line about a webhook.
+async fn log(
+    db: &impl ConnectionTrait,
+    actor: &str,
+    kind: &str,
+    webhook: &webhooks::Model,
+    summary: String,
+) -> Result<(), DbErr> {
+    super::activity::record(
+        db,
+        super::activity::Activity {
+            actor: Some(actor),
+            kind,
+            subject: Some(webhook.id.to_string()),
+            summary,
+        },
+    )
+    .await
+}
+
 /// Deletes a webhook with its deliveries and attempts.
-pub async fn delete(db: &DatabaseConnection, id: WebhookId) -> Result<bool, DbErr> {
-    Ok(webhooks::Entity::delete_by_id(id.0).exec(db).await?.rows_affected > 0)
+pub async fn delete(db: &DatabaseConnection, id: WebhookId, actor: &str) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let Some(current) = webhooks::Entity::find_by_id(id.0).one(&txn).await? else { return Ok(false) };
+    webhooks::Entity::delete_by_id(id.0).exec(&txn).await?;
+    log(
+        &txn,
+        actor,
+        "webhook.deleted",
+        &current,
+        format!("Deleted webhook {} ({})", current.name, current.url),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Replaces the signing secret; the old one keeps signing beside it for `grace`.
@@ -239,8 +279,10 @@ pub async fn rotate_secret(
     db: &DatabaseConnection,
     id: WebhookId,
     grace: Duration,
+    actor: &str,
 ) -> Result<Option<String>, DbErr> {
-    let Some(current) = find(db, id).await? else { return Ok(None) };
+    let txn = db.begin().await?;
+    let Some(current) = webhooks::Entity::find_by_id(id.0).one(&txn).await? else { return Ok(None) };
     let secret = new_secret();
     let at = now();
     let mut model: webhooks::ActiveModel = current.clone().into();
@@ -248,7 +290,20 @@ pub async fn rotate_secret(
     model.previous_secret_expires_at = Set(Some(at + grace));
     model.secret = Set(secret.clone());
     model.updated_at = Set(at);
-    model.update(db).await?;
+    let updated = model.update(&txn).await?;
+    let hours = grace.num_minutes() as f64 / 60.0;
+    log(
+        &txn,
+        actor,
+        "webhook.secret_rotated",
+        &updated,
+        format!(
+            "Rotated the signing secret of {}; the old one signs beside it for {hours:.1} h",
+            updated.name
+        ),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(Some(secret))
 }
 

@@ -64,3 +64,22 @@ impl PurgeReport {
         self.attempts + self.deliveries + self.events + self.jobs
     }
 }
+
+/// One line of the system activity log: a job run, a deactivation, a rotation, a user or key
+/// change; who did it and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ActivityEntry {
+    pub id: uuid::Uuid,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    /// `user:<email>`, `api_key:<name>`, `engine`, `jobs`, or absent.
+    pub actor: Option<String>,
+    /// For example `job.purge`, `webhook.deactivated`, `webhook.secret_rotated`, `api_key.created`.
+    pub kind: String,
+    /// The id of what it concerns (a webhook, a job, a user), when there is one.
+    pub subject: Option<String>,
+    pub summary: String,
+    pub rows_affected: Option<i64>,
+    /// A JSON document with the run's details (start, end, counts, error), for jobs.
+    pub detail: Option<String>,
+}

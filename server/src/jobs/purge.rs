@@ -58,7 +58,8 @@ pub async fn run_purge(
 }
 
 pub async fn run_job(db: &DatabaseConnection, job: &app::db::entities::jobs::Model, settings: &JobSettings) {
-    let outcome = run_purge(db, settings, false, "jobs").await;
+    let actor = job.created_by.as_deref().unwrap_or("jobs");
+    let outcome = run_purge(db, settings, false, actor).await;
     let error = match outcome {
         Ok(report) => {
             let _ = jobs::set_progress(db, job.id, report.total() as i64).await;

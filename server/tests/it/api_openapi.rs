@@ -24,6 +24,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("/deliveries/{id}/retry", "post"),
     ("/deliveries/retry", "post"),
     ("/jobs/{id}", "get"),
+    ("/settings/retention", "get"),
+    ("/settings/retention", "put"),
+    ("/purge", "post"),
+    ("/activity", "get"),
 ];
 
 async fn openapi_describes_every_route_and_schema(backend: Backend) {

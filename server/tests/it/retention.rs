@@ -24,6 +24,7 @@ both_databases!(
     purge_removes_old_finished_rows_and_keeps_the_rest,
     an_interrupted_bulk_job_resumes_at_its_cursor,
     purging_200k_attempts_runs_in_batches_while_deliveries_go_on,
+    retention_settings_purge_on_demand_and_the_activity_log_through_the_api,
 );
 
 async fn counts(db: &sea_orm::DatabaseConnection) -> (u64, u64, u64) {
@@ -331,5 +332,96 @@ async fn purging_200k_attempts_runs_in_batches_while_deliveries_go_on(backend: B
         report.batches,
         report.attempts as f64 / purge_secs
     );
+    app.stop().await;
+}
+
+async fn retention_settings_purge_on_demand_and_the_activity_log_through_the_api(backend: Backend) {
+    use reqwest::Method;
+    let app = TestApp::spawn(backend).await;
+    let api = app.api().await;
+    let defaults = api.get("/settings/retention").await;
+    assert_eq!(
+        defaults,
+        json!({"deliveries_days": 30, "events_days": 30, "jobs_days": 7, "bodies_days": null})
+    );
+
+    // Bad input: a clear problem naming the field, and the stored policy stays as it was.
+    for (bad, field) in [
+        (json!({"deliveries_days": 0, "events_days": 30, "jobs_days": 7}), Some("deliveries_days")),
+        (
+            json!({"deliveries_days": 30, "events_days": 30, "jobs_days": 7, "bodies_days": 99999}),
+            Some("bodies_days"),
+        ),
+        (json!({"deliveries_days": 30, "events_days": 30, "jobs_days": 7, "keep": true}), None),
+        (json!({"deliveries_days": "a month", "events_days": 30, "jobs_days": 7}), None),
+    ] {
+        let (status, problem) = api.call(Method::PUT, "/settings/retention", Some(bad.clone())).await;
+        assert_eq!(status, 422, "{bad} -> {problem}");
+        if let Some(field) = field {
+            assert_eq!(problem["field"], field, "{problem}");
+        }
+        assert!(!problem["detail"].as_str().unwrap_or_default().is_empty(), "{problem}");
+    }
+    assert_eq!(api.get("/settings/retention").await, defaults, "nothing was stored");
+
+    let policy = json!({"deliveries_days": 10, "events_days": 12, "jobs_days": 3, "bodies_days": 2});
+    let (status, saved) = api.call(Method::PUT, "/settings/retention", Some(policy.clone())).await;
+    assert_eq!((status.as_u16(), &saved), (200, &policy));
+    assert_eq!(api.get("/settings/retention").await, policy);
+
+    // Webhook changes are in the activity log with who made them.
+    let (id, _) =
+        api.webhook(json!({"name": "audit", "url": "https://example.com/hook", "event_types": ["*"]})).await;
+    api.post(&format!("/webhooks/{id}/rotate-secret"), json!({})).await;
+    let (status, _) = api.call(Method::DELETE, &format!("/webhooks/{id}"), None).await;
+    assert_eq!(status, 204);
+
+    // A dry run counts; a purge is a job that finishes and is logged.
+    let (status, dry) = api.call(Method::POST, "/purge?dry_run=true", None).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["attempts"], 0);
+    let (status, job) = api.call(Method::POST, "/purge", None).await;
+    assert_eq!(status, 202, "{job}");
+    let job_id = job["id"].as_str().unwrap().to_owned();
+    eventually("the purge job", Duration::from_secs(20), || async {
+        (api.get(&format!("/jobs/{job_id}")).await["status"] == "succeeded").then_some(())
+    })
+    .await;
+    let (status, problem) = api.call(Method::POST, "/purge?dry_run=maybe", None).await;
+    assert_eq!(status, 422, "{problem}");
+
+    let webhook_lines = api.get("/activity?kind=webhook.").await;
+    let kinds: Vec<&str> =
+        webhook_lines["items"].as_array().unwrap().iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["webhook.deleted", "webhook.secret_rotated", "webhook.created"], "newest first");
+    assert!(webhook_lines["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["subject"] == id.as_str() && l["actor"].as_str().unwrap().starts_with("api key ")));
+    let settings = api.get("/activity?kind=settings.retention").await;
+    assert_eq!(settings["items"].as_array().unwrap().len(), 1, "only the valid change was recorded");
+    let purges = api.get("/activity?kind=job.purge").await;
+    let purge_lines = purges["items"].as_array().unwrap();
+    assert_eq!(purge_lines.len(), 1, "the purge (a dry run through the API only reads): {purges}");
+    assert!(purge_lines[0]["detail"].as_str().unwrap().contains("ended_at"), "{purges}");
+    assert!(purge_lines[0]["actor"].as_str().unwrap().starts_with("api key "), "who asked for it: {purges}");
+
+    // Paging: two at a time through everything, no line twice.
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page = api.get(&format!("/activity?limit=2&cursor={cursor}")).await;
+        for line in page["items"].as_array().unwrap() {
+            assert!(seen.insert(line["id"].as_str().unwrap().to_owned()), "repeated: {line}");
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert!(seen.len() >= 5, "{seen:?}");
+    let (status, _) = api.call(Method::GET, "/activity?limit=0", None).await;
+    assert_eq!(status, 422);
     app.stop().await;
 }

@@ -85,7 +85,7 @@ pub async fn bulk_retry(
         let matching = app::db::jobs::count_matching(&state.db, &request.filter).await?;
         return Ok(Json(app::models::BulkRetryAccepted { job: None, matching }).into_response());
     }
-    let actor = format!("api key {}", principal.name);
+    let actor = principal.actor();
     let (job, matching) = app::db::jobs::create_bulk_retry(&state.db, &request.filter, &actor).await?;
     state.jobs_wakeup.notify_one();
     Ok((StatusCode::ACCEPTED, Json(app::models::BulkRetryAccepted { job: Some(job), matching }))

@@ -4,6 +4,7 @@ mod deliveries;
 mod events;
 mod jobs;
 pub mod openapi;
+mod settings;
 mod webhooks;
 
 use app::{db::api_keys, state::AppState};
@@ -27,6 +28,13 @@ pub struct ApiPrincipal {
     pub name: String,
 }
 
+impl ApiPrincipal {
+    /// How the activity log names this caller.
+    pub fn actor(&self) -> String {
+        format!("api key {}", self.name)
+    }
+}
+
 pub fn router(state: AppState) -> Router<AppState> {
     let authenticated = Router::new()
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
@@ -41,6 +49,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/deliveries/{id}", get(deliveries::get))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
         .route("/jobs/{id}", get(jobs::get))
+        .route("/settings/retention", get(settings::retention).put(settings::set_retention))
+        .route("/purge", post(settings::purge))
+        .route("/activity", get(settings::activity))
         .fallback(|| async { Problem::not_found("No such API route; see /api/v1/openapi.json.") })
         .layer(middleware::from_fn_with_state(state, require_api_key));
     Router::new()

@@ -5,7 +5,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{deliveries, events, jobs, webhooks};
+use super::{deliveries, events, jobs, settings, webhooks};
 
 /// The body of `POST /api/v1/events`.
 #[allow(dead_code)] // documentation only: the handler reads the body as raw JSON
@@ -35,6 +35,7 @@ pub struct EventInput {
         events::create, events::list,
         deliveries::list, deliveries::get, deliveries::retry, deliveries::bulk_retry,
         jobs::get,
+        settings::retention, settings::set_retention, settings::purge, settings::activity,
     ),
     components(schemas(
         crate::http::problem::Problem,

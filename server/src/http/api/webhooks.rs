@@ -28,10 +28,6 @@ fn missing(id: WebhookId) -> Problem {
     Problem::not_found(format!("No webhook has the id `{id}`."))
 }
 
-fn actor(principal: &ApiPrincipal) -> String {
-    format!("api key {}", principal.name)
-}
-
 #[utoipa::path(post, operation_id = "create_webhook", path = "/webhooks", tag = "webhooks", request_body = WebhookCreate,
     responses((status = 201, description = "Created; the only answer that shows the secret with the webhook", body = app::models::CreatedWebhook), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
 pub async fn create(
@@ -40,7 +36,7 @@ pub async fn create(
     ApiJson(input): ApiJson<WebhookCreate>,
 ) -> Result<Response, Problem> {
     input.validate()?;
-    let created = db::webhooks::create(&state.db, input, &actor(&principal)).await?;
+    let created = db::webhooks::create(&state.db, input, &principal.actor()).await?;
     let location = format!("/api/v1/webhooks/{}", created.webhook.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())
 }
@@ -87,15 +83,19 @@ pub async fn update(
 ) -> Result<Json<Webhook>, Problem> {
     let id = parse_id(&id)?;
     patch.validate()?;
-    let updated = db::webhooks::update(&state.db, id, patch, &actor(&principal)).await?;
+    let updated = db::webhooks::update(&state.db, id, patch, &principal.actor()).await?;
     updated.map(Json).ok_or_else(|| missing(id))
 }
 
 #[utoipa::path(delete, operation_id = "delete_webhook", path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted with its deliveries"), (status = 404, description = "No such resource", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
     let id = parse_id(&id)?;
-    if db::webhooks::delete(&state.db, id).await? {
+    if db::webhooks::delete(&state.db, id, &principal.actor()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(missing(id))
@@ -129,6 +129,7 @@ pub struct RotateParams {
     responses((status = 200, description = "OK", body = Secret), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
+    Extension(principal): Extension<ApiPrincipal>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Secret>, Problem> {
@@ -139,7 +140,9 @@ pub async fn rotate_secret(
         return Err(Problem::invalid("grace_period_secs", "must be at most 604800 (7 days)"));
     }
     let grace = chrono::Duration::seconds(i64::from(grace));
-    let secret = db::webhooks::rotate_secret(&state.db, id, grace).await?.ok_or_else(|| missing(id))?;
+    let secret = db::webhooks::rotate_secret(&state.db, id, grace, &principal.actor())
+        .await?
+        .ok_or_else(|| missing(id))?;
     Ok(Json(Secret { secret, previous_secret_expires_at: Some(db::now() + grace) }))
 }
 
@@ -195,7 +198,7 @@ pub async fn reactivate(
     let id = parse_id(&id)?;
     let params: ReactivateParams = optional_json(&body)?;
     let (webhook, recovered) =
-        db::webhooks::reactivate(&state.db, id, params.recover_since, &actor(&principal))
+        db::webhooks::reactivate(&state.db, id, params.recover_since, &principal.actor())
             .await?
             .ok_or_else(|| missing(id))?;
     Ok(Json(Reactivated { webhook, recovered_deliveries: recovered }))
