@@ -8,15 +8,19 @@ import { ADMIN_EMAIL, ADMIN_PASSWORD } from "./constants";
 // scripts/test.sh passes the binary it just built in HERALD_BIN.
 const port = process.env.HERALD_E2E_PORT ?? "3917";
 const baseURL = `http://127.0.0.1:${port}`;
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "herald-e2e-"));
+// Workers load this file again: they inherit the runner's directory through the environment.
+const dataDir = (process.env.HERALD_E2E_DATA_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "herald-e2e-")));
 const repo = path.resolve(__dirname, "..");
+// The tests seed through the CLI and the JSON API of the same server: they need its database.
+process.env.HERALD_E2E_DATABASE_URL = `sqlite://${path.join(dataDir, "herald.db")}?mode=rwc`;
+process.env.HERALD_E2E_BIN = process.env.HERALD_BIN ?? path.join(repo, "target/debug/herald");
 
 export default defineConfig({
   testDir: "./tests",
   fullyParallel: false,
   workers: 1,
   retries: 0,
-  timeout: 30_000,
+  timeout: 60_000,
   expect: { timeout: 10_000 },
   reporter: [["list"]],
   forbidOnly: !!process.env.CI,
@@ -49,7 +53,11 @@ export default defineConfig({
     stderr: "pipe",
     env: {
       HERALD_LISTEN: `127.0.0.1:${port}`,
-      HERALD_DATABASE_URL: `sqlite://${path.join(dataDir, "herald.db")}?mode=rwc`,
+      HERALD_DATABASE_URL: process.env.HERALD_E2E_DATABASE_URL,
+      // The tests' receiver listens on 127.0.0.1, which the SSRF guard refuses by default.
+      HERALD_DESTINATION_ALLOWLIST: "127.0.0.1",
+      // One attempt, then the delivery has failed: the workflows need failures fast.
+      HERALD_RETRY_SCHEDULE: "0",
       HERALD_SITE_ROOT: path.join(repo, "target/site"),
       HERALD_ADMIN_EMAIL: ADMIN_EMAIL,
       HERALD_ADMIN_PASSWORD: ADMIN_PASSWORD,

@@ -21,7 +21,17 @@ use leptos_router::{
     path,
 };
 
-use crate::pages::{deliveries::DeliveryLogPage, layout::Layout, login::LoginPage, not_found::NotFound};
+use crate::pages::{
+    dashboard::DashboardPage,
+    deliveries::DeliveryLogPage,
+    delivery::DeliveryPage,
+    layout::Layout,
+    login::LoginPage,
+    not_found::NotFound,
+    recover::RecoverPage,
+    settings::SettingsPage,
+    webhooks::{NewWebhookPage, WebhookPage, WebhooksPage},
+};
 
 /// The HTML document rendered on the server around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -62,6 +72,13 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage/>
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=DeliveryLogPage/>
+                    <Route path=path!("/deliveries/:id") view=DeliveryPage/>
+                    <Route path=path!("/dashboard") view=DashboardPage/>
+                    <Route path=path!("/webhooks") view=WebhooksPage/>
+                    <Route path=path!("/webhooks/new") view=NewWebhookPage/>
+                    <Route path=path!("/webhooks/:id") view=WebhookPage/>
+                    <Route path=path!("/recover") view=RecoverPage/>
+                    <Route path=path!("/settings") view=SettingsPage/>
                 </ParentRoute>
             </Routes>
         </Router>

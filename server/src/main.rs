@@ -186,17 +186,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::ApiKey { command: ApiKeyCommand::Create { name } } => {
             anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
             let db = herald_server::open_database(&config).await?;
-            let (key, plain) = db::api_keys::create(&db, &name, None).await?;
-            db::activity::record(
-                &db,
-                db::activity::Activity {
-                    actor: Some("cli"),
-                    kind: "api_key.created",
-                    subject: Some(key.name.clone()),
-                    summary: format!("API key {} ({}…) created", key.name, key.prefix),
-                },
-            )
-            .await?;
+            let (key, plain) = db::api_keys::create(&db, &name, None, "cli").await?;
             // The key alone on stdout, so scripts can capture it; the note goes to stderr.
             eprintln!("API key `{}` created. It is shown only this once:", key.name);
             println!("{plain}");

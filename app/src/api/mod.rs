@@ -2,3 +2,5 @@
 
 pub mod deliveries;
 pub mod session;
+pub mod settings;
+pub mod webhooks;

@@ -1,2 +1,4 @@
+pub mod copy;
 pub mod format;
+pub mod json;
 pub mod status_badge;

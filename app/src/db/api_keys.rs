@@ -14,6 +14,7 @@ pub async fn create(
     db: &DatabaseConnection,
     name: &str,
     created_by: Option<Uuid>,
+    actor: &str,
 ) -> Result<(api_keys::Model, String), DbErr> {
     let plain = format!("{KEY_PREFIX}{}", new_token(32));
     let model = api_keys::ActiveModel {
@@ -27,6 +28,16 @@ pub async fn create(
         revoked_at: Set(None),
     }
     .insert(db)
+    .await?;
+    super::activity::record(
+        db,
+        super::activity::Activity {
+            actor: Some(actor),
+            kind: "api_key.created",
+            subject: Some(model.id.to_string()),
+            summary: format!("API key {} ({}…) created", model.name, model.prefix),
+        },
+    )
     .await?;
     Ok((model, plain))
 }
@@ -52,4 +63,46 @@ pub async fn touch(db: &DatabaseConnection, key: &api_keys::Model) -> Result<(),
         .exec(db)
         .await?;
     Ok(())
+}
+
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<crate::models::ApiKeyRow>, DbErr> {
+    use sea_orm::QueryOrder;
+    Ok(api_keys::Entity::find()
+        .order_by_desc(api_keys::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| crate::models::ApiKeyRow {
+            id: ApiKeyId(k.id),
+            name: k.name,
+            prefix: k.prefix,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        })
+        .collect())
+}
+
+/// Revokes a key for good and records who did it; false when there is no live key with this id.
+pub async fn revoke(db: &DatabaseConnection, id: ApiKeyId, actor: &str) -> Result<bool, DbErr> {
+    let Some(key) = api_keys::Entity::find_by_id(id.0).one(db).await?.filter(|k| k.revoked_at.is_none())
+    else {
+        return Ok(false);
+    };
+    api_keys::Entity::update_many()
+        .col_expr(api_keys::Column::RevokedAt, Expr::value(now()))
+        .filter(api_keys::Column::Id.eq(key.id))
+        .exec(db)
+        .await?;
+    super::activity::record(
+        db,
+        super::activity::Activity {
+            actor: Some(actor),
+            kind: "api_key.revoked",
+            subject: Some(key.id.to_string()),
+            summary: format!("API key {} ({}…) revoked", key.name, key.prefix),
+        },
+    )
+    .await?;
+    Ok(true)
 }

@@ -103,6 +103,53 @@ pub async fn count_matching(db: &DatabaseConnection, filter: &BulkRetryFilter) -
     matching(filter).count(db).await
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum BulkRetryError {
+    #[error("{}: {}", .0.field, .0.message)]
+    Invalid(crate::models::FieldError),
+    /// The filter names a webhook that is not active.
+    #[error("{0}")]
+    Inactive(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Checks a bulk re-send's filter, then counts (`dry_run`) or creates the job; the API and the
+/// admin app both come through here.
+pub async fn start_bulk_retry(
+    db: &DatabaseConnection,
+    filter: &BulkRetryFilter,
+    dry_run: bool,
+    actor: &str,
+) -> Result<crate::models::BulkRetryAccepted, BulkRetryError> {
+    filter.validate().map_err(BulkRetryError::Invalid)?;
+    if let Some(id) = filter.webhook_id {
+        match super::webhooks::find(db, id).await? {
+            None => {
+                return Err(BulkRetryError::Invalid(crate::models::FieldError {
+                    field: "webhook_id".into(),
+                    message: format!("no webhook has the id `{id}`"),
+                }))
+            }
+            Some(w) if w.state != crate::models::WebhookState::Active => {
+                return Err(BulkRetryError::Inactive(format!(
+                    "The webhook {} is {}: reactivate it first (its reactivation can recover held and failed deliveries).",
+                    w.name, w.state
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    if dry_run {
+        return Ok(crate::models::BulkRetryAccepted {
+            job: None,
+            matching: count_matching(db, filter).await?,
+        });
+    }
+    let (job, matching) = create_bulk_retry(db, filter, actor).await?;
+    Ok(crate::models::BulkRetryAccepted { job: Some(job), matching })
+}
+
 pub async fn create_bulk_retry(
     db: &DatabaseConnection,
     filter: &BulkRetryFilter,

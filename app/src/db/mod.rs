@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod retention;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 pub mod webhooks;
 

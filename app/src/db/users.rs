@@ -97,3 +97,20 @@ impl From<users::Model> for CurrentUser {
         CurrentUser { id: UserId(u.id), email: u.email, role: u.role }
     }
 }
+
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<crate::models::UserRow>, DbErr> {
+    use sea_orm::QueryOrder;
+    Ok(users::Entity::find()
+        .order_by_asc(users::Column::Email)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| crate::models::UserRow {
+            id: crate::models::UserId(u.id),
+            email: u.email,
+            role: u.role,
+            created_at: u.created_at,
+            disabled: u.disabled_at.is_some(),
+        })
+        .collect())
+}

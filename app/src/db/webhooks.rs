@@ -378,3 +378,38 @@ pub async fn reactivate(
     txn.commit().await?;
     Ok(Some(((&updated).into(), recovered)))
 }
+
+impl From<webhook_usage::Model> for crate::models::WebhookUsage {
+    fn from(u: webhook_usage::Model) -> Self {
+        crate::models::WebhookUsage {
+            total_calls: u.total_calls,
+            total_errors: u.total_errors,
+            consecutive_errors: u.consecutive_errors,
+            last_error: u.last_error,
+            last_error_at: u.last_error_at,
+            last_success_at: u.last_success_at,
+            first_failure_at: u.first_failure_at,
+        }
+    }
+}
+
+pub async fn usage(
+    db: &DatabaseConnection,
+    id: WebhookId,
+) -> Result<Option<crate::models::WebhookUsage>, DbErr> {
+    Ok(webhook_usage::Entity::find_by_id(id.0).one(db).await?.map(Into::into))
+}
+
+/// Every webhook with its usage, by name (an admin's list; webhooks number in the hundreds).
+pub async fn list_with_usage(db: &DatabaseConnection) -> Result<Vec<crate::models::WebhookWithUsage>, DbErr> {
+    let rows = webhooks::Entity::find().order_by_asc(webhooks::Column::Name).all(db).await?;
+    let mut usage: std::collections::HashMap<Uuid, webhook_usage::Model> =
+        webhook_usage::Entity::find().all(db).await?.into_iter().map(|u| (u.webhook_id, u)).collect();
+    Ok(rows
+        .into_iter()
+        .map(|w| crate::models::WebhookWithUsage {
+            usage: usage.remove(&w.id).map(Into::into).unwrap_or_default(),
+            webhook: (&w).into(),
+        })
+        .collect())
+}

@@ -6,6 +6,7 @@ mod event;
 mod ids;
 mod job;
 mod retention;
+mod stats;
 mod user;
 mod webhook;
 
@@ -15,6 +16,7 @@ pub use event::*;
 pub use ids::*;
 pub use job::*;
 pub use retention::*;
+pub use stats::*;
 pub use user::*;
 pub use webhook::*;
 

@@ -392,3 +392,23 @@ mod tests {
         assert!(validate_headers(&h("X-Ok", "line\nbreak")).is_err());
     }
 }
+
+/// How a webhook has been doing: counters updated with every attempt.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WebhookUsage {
+    pub total_calls: i64,
+    pub total_errors: i64,
+    pub consecutive_errors: i32,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub first_failure_at: Option<DateTime<Utc>>,
+}
+
+/// A webhook with its usage, for lists and its own page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookWithUsage {
+    pub webhook: Webhook,
+    pub usage: WebhookUsage,
+}

@@ -1,39 +1,228 @@
+//! The delivery log (home page): search, filters, sort, keyset paging, live refresh, retry.
+//! The whole view lives in the URL, so a link reproduces it.
+
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
+use super::layout::use_can_write;
 use crate::{
-    api::deliveries::list_deliveries,
+    api::deliveries::{list_deliveries, retry_delivery},
     components::{
         format::{duration_ms, timestamp},
         status_badge::StatusBadge,
     },
-    models::{DeliveryQuery, DeliveryRow},
+    models::{DeliveryId, DeliveryQuery, DeliveryRow, DeliverySort, DeliveryStatus, SortOrder},
 };
 
-/// The home page: every delivery, newest first.
+/// The query parameters the log understands, in the order they appear in links.
+const KEYS: [&str; 7] = ["q", "status", "category", "sort", "order", "cursor", "back"];
+/// Earlier pages' cursors, kept in `back` so "Previous" is a plain link too.
+const BACK_SEP: char = '~';
+
+fn parse<T: std::str::FromStr>(v: Option<String>) -> Option<T> {
+    v.filter(|s| !s.is_empty()).and_then(|s| s.parse().ok())
+}
+
+impl std::str::FromStr for DeliverySort {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "time" => Ok(DeliverySort::Time),
+            "status" => Ok(DeliverySort::Status),
+            "response_code" => Ok(DeliverySort::ResponseCode),
+            _ => Err(()),
+        }
+    }
+}
+
+impl std::str::FromStr for SortOrder {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "desc" => Ok(SortOrder::Desc),
+            "asc" => Ok(SortOrder::Asc),
+            _ => Err(()),
+        }
+    }
+}
+
+/// `/?…` with `changes` applied to the current parameters; any change of filter or sort starts
+/// again at the first page.
+fn href(current: &[(String, Option<String>)], changes: &[(&str, Option<String>)]) -> String {
+    let paging = changes.iter().all(|(k, _)| *k == "cursor" || *k == "back");
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for key in KEYS {
+        let value = match changes.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.clone(),
+            None if !paging && (key == "cursor" || key == "back") => None,
+            None => current.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.clone()),
+        };
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            pairs.push((key.to_owned(), v));
+        }
+    }
+    if pairs.is_empty() {
+        return "/".into();
+    }
+    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    format!("/?{}", query.join("&"))
+}
+
+fn encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 #[component]
 pub fn DeliveryLogPage() -> impl IntoView {
     let query_map = use_query_map();
-    let query = move || {
+    let params = Memo::new(move |_| {
         let q = query_map.read();
-        DeliveryQuery {
-            q: q.get("q"),
-            status: q.get("status").and_then(|s| s.parse().ok()),
-            category: q.get("category"),
-            cursor: q.get("cursor"),
-            ..Default::default()
+        KEYS.iter().map(|k| ((*k).to_owned(), q.get(k))).collect::<Vec<_>>()
+    });
+    let get = move |key: &str| params.read().iter().find(|(k, _)| k == key).and_then(|(_, v)| v.clone());
+    let query = Memo::new(move |_| DeliveryQuery {
+        q: get("q").filter(|s| !s.trim().is_empty()),
+        status: parse(get("status")),
+        category: get("category").filter(|s| !s.is_empty()),
+        sort: parse(get("sort")),
+        order: parse(get("order")),
+        cursor: get("cursor").filter(|s| !s.is_empty()),
+        limit: Some(50),
+        ..Default::default()
+    });
+    let page = Resource::new(move || query.get(), list_deliveries);
+    let can_write = use_can_write();
+    let navigate = use_navigate();
+
+    // Live refresh: the first page reloads every 5 s; deeper pages stay put so nobody loses
+    // their place.
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                if query.get_untracked().cursor.is_none() {
+                    page.refetch();
+                }
+            },
+            std::time::Duration::from_secs(5),
+        );
+        if let Ok(handle) = handle {
+            on_cleanup(move || handle.clear());
+        }
+    });
+
+    let go = {
+        let navigate = navigate.clone();
+        move |changes: Vec<(&str, Option<String>)>| {
+            let to = href(&params.get_untracked(), &changes);
+            navigate(&to, Default::default());
         }
     };
-    let page = Resource::new(query, list_deliveries);
+    let search = RwSignal::new(get("q").unwrap_or_default());
+    let go_search = go.clone();
+    let on_search = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        go_search(vec![("q", Some(search.get_untracked()))]);
+    };
+    let go_status = go.clone();
+    let go_category = go.clone();
+    let go_sort = go.clone();
+
+    let retry = Action::new(move |id: &DeliveryId| {
+        let id = *id;
+        async move { retry_delivery(id).await }
+    });
+    Effect::new(move |_| {
+        if retry.value().get().is_some() {
+            page.refetch();
+        }
+    });
 
     view! {
         <Title text="Delivery log"/>
         <section data-test="delivery-log">
             <h1>"Delivery log"</h1>
+            <div class="filters" role="search">
+                <form on:submit=on_search class="search">
+                    <label for="log-search" class="visually-hidden">"Search webhook name, event type or URL"</label>
+                    <input id="log-search" type="search" placeholder="Search webhook name, event type or URL"
+                        data-test="log-search" prop:value=move || search.get()
+                        on:input=move |ev| search.set(event_target_value(&ev))/>
+                    <button type="submit">"Search"</button>
+                </form>
+                <div class="filter">
+                    <label for="log-status">"Status"</label>
+                    <select id="log-status" data-test="filter-status"
+                        on:change=move |ev| go_status(vec![("status", Some(event_target_value(&ev)))])>
+                        <option value="" selected=move || get("status").is_none()>"All"</option>
+                        {DeliveryStatus::ALL.iter().map(|s| {
+                            let value = s.as_str();
+                            view! { <option value=value selected=move || get("status").as_deref() == Some(value)>{s.label()}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div class="filter">
+                    <label for="log-category">"Event category"</label>
+                    <input id="log-category" data-test="filter-category" placeholder="e.g. license"
+                        prop:value=move || get("category").unwrap_or_default()
+                        on:change=move |ev| go_category(vec![("category", Some(event_target_value(&ev)))])/>
+                </div>
+                <div class="filter">
+                    <label for="log-sort">"Sort by"</label>
+                    <select id="log-sort" data-test="sort"
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            let (sort, order) = v.split_once(':').unwrap_or(("time", "desc"));
+                            go_sort(vec![("sort", Some(sort.to_owned())), ("order", Some(order.to_owned()))]);
+                        }>
+                        {[("time:desc", "Newest first"), ("time:asc", "Oldest first"), ("status:asc", "Status"),
+                          ("response_code:desc", "Response code, highest first"), ("response_code:asc", "Response code, lowest first")]
+                            .into_iter().map(|(value, label)| view! {
+                                <option value=value selected=move || {
+                                    let current = format!("{}:{}", get("sort").unwrap_or_else(|| "time".into()), get("order").unwrap_or_else(|| if get("sort").as_deref() == Some("status") { "asc".into() } else { "desc".into() }));
+                                    current == value
+                                }>{label}</option>
+                            }).collect_view()}
+                    </select>
+                </div>
+            </div>
+            <Show when=move || retry.value().get().is_some_and(|r| r.is_err())>
+                <p class="alert error" role="alert" data-test="retry-error">
+                    {move || retry.value().get().and_then(|r| r.err()).map(|e| e.to_string())}
+                </p>
+            </Show>
             <Transition fallback=|| view! { <p class="muted">"Loading deliveries…"</p> }>
                 {move || page.get().map(|result| match result {
-                    Ok(page) => view! { <DeliveryTable rows=page.items/> }.into_any(),
+                    Ok(found) => {
+                        let next = found.next_cursor.clone();
+                        let current = params.get();
+                        let back = get("back");
+                        let cursor = get("cursor");
+                        let next_href = next.map(|n| {
+                            let mut stack: Vec<String> = back.clone().map(|b| b.split(BACK_SEP).map(str::to_owned).collect()).unwrap_or_default();
+                            stack.push(cursor.clone().unwrap_or_else(|| "0".into()));
+                            href(&current, &[("cursor", Some(n)), ("back", Some(stack.join(&BACK_SEP.to_string())))])
+                        });
+                        let prev_href = cursor.as_ref().map(|_| {
+                            let mut stack: Vec<String> = back.clone().map(|b| b.split(BACK_SEP).map(str::to_owned).collect()).unwrap_or_default();
+                            let prev = stack.pop().filter(|c| c != "0");
+                            href(&current, &[("cursor", prev), ("back", Some(stack.join(&BACK_SEP.to_string())))])
+                        });
+                        view! {
+                            <DeliveryTable rows=found.items can_write on_retry=move |id| { retry.dispatch(id); }/>
+                            <nav class="pager" aria-label="Pages">
+                                {prev_href.map(|h| view! { <a href=h class="button" data-test="page-previous">"← Previous"</a> })}
+                                {next_href.map(|h| view! { <a href=h class="button" data-test="page-next">"Next →"</a> })}
+                            </nav>
+                        }.into_any()
+                    }
                     Err(e) => view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
@@ -42,14 +231,22 @@ pub fn DeliveryLogPage() -> impl IntoView {
 }
 
 #[component]
-fn DeliveryTable(rows: Vec<DeliveryRow>) -> impl IntoView {
+pub fn DeliveryTable(
+    rows: Vec<DeliveryRow>,
+    can_write: Signal<bool>,
+    on_retry: impl Fn(DeliveryId) + Copy + Send + Sync + 'static,
+    /// A first column marking each row (the webhook page's Error / Debug / Success).
+    #[prop(optional)]
+    marks: bool,
+) -> impl IntoView {
     let empty = rows.is_empty();
     view! {
         <div class="table-wrap">
             <table class="data" data-test="delivery-table">
-                <caption class="visually-hidden">"Deliveries, newest first"</caption>
+                <caption class="visually-hidden">"Deliveries"</caption>
                 <thead>
                     <tr>
+                        {marks.then(|| view! { <th scope="col">"Mark"</th> })}
                         <th scope="col">"Webhook"</th>
                         <th scope="col">"Event"</th>
                         <th scope="col">"Status"</th>
@@ -62,28 +259,73 @@ fn DeliveryTable(rows: Vec<DeliveryRow>) -> impl IntoView {
                 <tbody>
                     <Show when=move || empty>
                         <tr>
-                            <td colspan="7" class="empty" data-test="delivery-log-empty">
+                            <td colspan="8" class="empty" data-test="delivery-log-empty">
                                 "No deliveries yet. Events posted to "<code>"/api/v1/events"</code>
                                 " appear here, one row per webhook they are delivered to."
                             </td>
                         </tr>
                     </Show>
-                    {rows.into_iter().map(|row| view! {
-                        <tr data-test="delivery-row">
-                            <td>
-                                <div class="strong">{row.webhook_name}</div>
-                                <div class="muted small url">{row.webhook_url}</div>
-                            </td>
-                            <td><code>{row.event_type}</code></td>
-                            <td><StatusBadge status=row.status/></td>
-                            <td>{row.last_response_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())}</td>
-                            <td>{row.last_attempt_at.map(timestamp).unwrap_or_else(|| "—".into())}</td>
-                            <td>{row.last_duration_ms.map(duration_ms).unwrap_or_else(|| "—".into())}</td>
-                            <td></td>
-                        </tr>
+                    {rows.into_iter().map(|row| {
+                        let id = row.id;
+                        let retryable = row.status != DeliveryStatus::Succeeded && row.status != DeliveryStatus::Pending;
+                        let mark = mark_of(&row);
+                        view! {
+                            <tr data-test="delivery-row" data-status=row.status.as_str()>
+                                {marks.then(|| view! { <td><span class=format!("badge mark-{}", mark.to_lowercase()) data-test="mark">{mark}</span></td> })}
+                                <td>
+                                    <a href=format!("/webhooks/{}", row.webhook_id) class="strong">{row.webhook_name}</a>
+                                    <div class="muted small url">{row.webhook_url}</div>
+                                </td>
+                                <td><code>{row.event_type}</code></td>
+                                <td><StatusBadge status=row.status/></td>
+                                <td data-test="response-code">{row.last_response_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())}</td>
+                                <td>{row.last_attempt_at.map(timestamp).unwrap_or_else(|| "—".into())}</td>
+                                <td>{row.last_duration_ms.map(duration_ms).unwrap_or_else(|| "—".into())}</td>
+                                <td class="actions">
+                                    <a href=format!("/deliveries/{id}") data-test="view">"View"</a>
+                                    <Show when=move || retryable && can_write.get()>
+                                        <button type="button" class="small-button" data-test="retry"
+                                            on:click=move |_| on_retry(id)>"Retry"</button>
+                                    </Show>
+                                </td>
+                            </tr>
+                        }
                     }).collect_view()}
                 </tbody>
             </table>
         </div>
+    }
+}
+
+/// The webhook page's marks: a delivery that failed for good is what deactivates a webhook
+/// (Error); one that failed attempts but may still succeed is for debugging (Debug).
+pub fn mark_of(row: &DeliveryRow) -> &'static str {
+    match row.status {
+        DeliveryStatus::Succeeded => "Success",
+        DeliveryStatus::Failed => "Error",
+        DeliveryStatus::Pending if row.attempt_count == 0 => "Pending",
+        _ if row.attempt_count > 0 => "Debug",
+        _ => "Pending",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_changes_start_at_the_first_page_and_paging_keeps_filters() {
+        let current = vec![
+            ("q".to_owned(), Some("billing".to_owned())),
+            ("status".to_owned(), Some("failed".to_owned())),
+            ("cursor".to_owned(), Some("abc".to_owned())),
+            ("back".to_owned(), Some("0".to_owned())),
+        ];
+        assert_eq!(href(&current, &[("status", Some("held".into()))]), "/?q=billing&status=held");
+        assert_eq!(
+            href(&current, &[("cursor", Some("x y".into()))]),
+            "/?q=billing&status=failed&cursor=x%20y&back=0"
+        );
+        assert_eq!(href(&[], &[("q", Some(String::new()))]), "/");
     }
 }

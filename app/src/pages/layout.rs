@@ -6,11 +6,34 @@ use leptos_router::{
 
 use crate::{api::session::get_current_user, error::AppError, models::CurrentUser};
 
+type UserResource = Resource<Result<CurrentUser, AppError>>;
+
+/// Whether the signed-in user may change things (admins); viewers see no write actions, and
+/// the server refuses them anyway.
+///
+/// False until the page is hydrated, on the server and in the browser alike: the server renders
+/// before the user is known, and hydration must find the same markup.
+pub fn use_can_write() -> Signal<bool> {
+    let user = use_context::<UserResource>();
+    let hydrated = use_context::<Hydrated>().map(|h| h.0);
+    Signal::derive(move || {
+        hydrated.is_some_and(|h| h.get())
+            && user.and_then(|u| u.get()).and_then(Result::ok).is_some_and(|u| u.role.can_write())
+    })
+}
+
+/// Set once the browser has taken over the page.
+#[derive(Clone, Copy)]
+struct Hydrated(RwSignal<bool>);
+
 /// The frame around every signed-in page: navigation, who is signed in, sign-out.
 #[component]
 pub fn Layout() -> impl IntoView {
-    let user = Resource::new(|| (), |_| get_current_user());
+    let user: UserResource = Resource::new(|| (), |_| get_current_user());
     provide_context(user);
+    let hydrated = RwSignal::new(false);
+    provide_context(Hydrated(hydrated));
+    Effect::new(move |_| hydrated.set(true));
 
     // A session that ended while the app was open: back to the sign-in page.
     Effect::new(move |_| {
@@ -20,16 +43,21 @@ pub fn Layout() -> impl IntoView {
     });
 
     view! {
+        <a class="skip" href="#main">"Skip to content"</a>
         <header class="topbar">
             <a href="/" class="brand">"Herald"</a>
             <nav aria-label="Main">
                 <A href="/" exact=true>"Delivery log"</A>
+                <A href="/dashboard">"Dashboard"</A>
+                <A href="/webhooks">"Webhooks"</A>
+                <A href="/recover">"Recover"</A>
+                <A href="/settings">"Settings"</A>
             </nav>
             <div class="who">
                 <Transition fallback=|| ()>
                     {move || user.get().and_then(Result::ok).map(|u: CurrentUser| view! {
                         <span data-test="current-user">{u.email}</span>
-                        <span class="role">{u.role.label()}</span>
+                        <span class="role" data-test="current-role">{u.role.label()}</span>
                     })}
                 </Transition>
                 <form method="post" action="/auth/logout">
@@ -37,7 +65,7 @@ pub fn Layout() -> impl IntoView {
                 </form>
             </div>
         </header>
-        <main class="content">
+        <main class="content" id="main">
             <Outlet/>
         </main>
     }

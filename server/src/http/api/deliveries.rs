@@ -68,28 +68,20 @@ pub async fn bulk_retry(
 ) -> Result<axum::response::Response, Problem> {
     use axum::{http::StatusCode, response::IntoResponse};
 
-    request.filter.validate()?;
-    if let Some(id) = request.filter.webhook_id {
-        match app::db::webhooks::find(&state.db, id).await? {
-            None => return Err(Problem::invalid("webhook_id", format!("webhook_id: no webhook has the id `{id}`"))),
-            Some(w) if w.state != app::models::WebhookState::Active => {
-                return Err(Problem::conflict(format!(
-                    "The webhook {} is {}: reactivate it first (its reactivation can recover held and failed deliveries).",
-                    w.name, w.state
-                )))
-            }
-            Some(_) => {}
-        }
+    use app::db::jobs::{start_bulk_retry, BulkRetryError};
+
+    let accepted = start_bulk_retry(&state.db, &request.filter, request.dry_run, &principal.actor())
+        .await
+        .map_err(|e| match e {
+            BulkRetryError::Invalid(f) => f.into(),
+            BulkRetryError::Inactive(m) => Problem::conflict(m),
+            BulkRetryError::Db(e) => e.into(),
+        })?;
+    if accepted.job.is_none() {
+        return Ok(Json(accepted).into_response());
     }
-    if request.dry_run {
-        let matching = app::db::jobs::count_matching(&state.db, &request.filter).await?;
-        return Ok(Json(app::models::BulkRetryAccepted { job: None, matching }).into_response());
-    }
-    let actor = principal.actor();
-    let (job, matching) = app::db::jobs::create_bulk_retry(&state.db, &request.filter, &actor).await?;
     state.jobs_wakeup.notify_one();
-    Ok((StatusCode::ACCEPTED, Json(app::models::BulkRetryAccepted { job: Some(job), matching }))
-        .into_response())
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]

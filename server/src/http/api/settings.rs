@@ -30,7 +30,7 @@ pub async fn set_retention(
     Extension(principal): Extension<ApiPrincipal>,
     ApiJson(policy): ApiJson<RetentionPolicy>,
 ) -> Result<Json<RetentionPolicy>, Problem> {
-    policy.validate().map_err(|e| Problem::invalid(&e.field, format!("{}: {}", e.field, e.message)))?;
+    policy.validate()?;
     db::retention::save_policy(&state.db, &policy, &principal.actor()).await?;
     Ok(Json(policy))
 }

@@ -1,8 +1,8 @@
 //! `/api/v1/webhooks`: create, read, update, delete, rotate the secret, usage.
 
 use app::{
-    db::{self, entities::webhook_usage},
-    models::{Page, Webhook, WebhookCreate, WebhookId, WebhookPatch},
+    db,
+    models::{Page, Webhook, WebhookCreate, WebhookId, WebhookPatch, WebhookUsage},
     state::AppState,
 };
 use axum::{
@@ -12,7 +12,6 @@ use axum::{
     Extension, Json,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 
 use super::ApiPrincipal;
@@ -146,31 +145,14 @@ pub async fn rotate_secret(
     Ok(Json(Secret { secret, previous_secret_expires_at: Some(db::now() + grace) }))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Usage {
-    total_calls: i64,
-    total_errors: i64,
-    consecutive_errors: i32,
-    last_error: Option<String>,
-    last_error_at: Option<DateTime<Utc>>,
-    last_success_at: Option<DateTime<Utc>>,
-    first_failure_at: Option<DateTime<Utc>>,
-}
-
 #[utoipa::path(get, operation_id = "get_webhook_usage", path = "/webhooks/{id}/usage", tag = "webhooks", params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = Usage), (status = 404, description = "No such resource", body = Problem)))]
-pub async fn usage(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Usage>, Problem> {
+    responses((status = 200, description = "OK", body = WebhookUsage), (status = 404, description = "No such resource", body = Problem)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookUsage>, Problem> {
     let id = parse_id(&id)?;
-    let u = webhook_usage::Entity::find_by_id(id.0).one(&state.db).await?.ok_or_else(|| missing(id))?;
-    Ok(Json(Usage {
-        total_calls: u.total_calls,
-        total_errors: u.total_errors,
-        consecutive_errors: u.consecutive_errors,
-        last_error: u.last_error,
-        last_error_at: u.last_error_at,
-        last_success_at: u.last_success_at,
-        first_failure_at: u.first_failure_at,
-    }))
+    db::webhooks::usage(&state.db, id).await?.map(Json).ok_or_else(|| missing(id))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]

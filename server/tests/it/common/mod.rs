@@ -186,7 +186,7 @@ impl TestApp {
     }
 
     pub async fn api_key(&self) -> String {
-        app::db::api_keys::create(&self.db, "test", None).await.expect("create api key").1
+        app::db::api_keys::create(&self.db, "test", None, "test").await.expect("create api key").1
     }
 
     /// A JSON API client with a fresh key.

@@ -1,0 +1,105 @@
+//! Settings: retention policy, activity log, email outbox, users and API keys.
+
+use leptos::prelude::*;
+
+use crate::{
+    error::AppError,
+    models::{ActivityEntry, ApiKeyId, ApiKeyRow, OutboxEmail, Page, RetentionPolicy, UserRow},
+};
+
+#[cfg(feature = "ssr")]
+fn state() -> crate::state::AppState {
+    expect_context::<crate::state::AppState>()
+}
+
+#[server(prefix = "/rpc", endpoint = "get_retention")]
+pub async fn get_retention() -> Result<RetentionPolicy, AppError> {
+    crate::auth::current_user().await?;
+    let state = state();
+    Ok(crate::db::retention::policy(&state.db, state.retention_defaults).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "save_retention", input = leptos::server_fn::codec::Json)]
+pub async fn save_retention(policy: RetentionPolicy) -> Result<RetentionPolicy, AppError> {
+    let user = crate::auth::current_admin().await?;
+    policy.validate().map_err(|e| AppError::Invalid { field: e.field, message: e.message })?;
+    crate::db::retention::save_policy(&state().db, &policy, &format!("user {}", user.email)).await?;
+    Ok(policy)
+}
+
+#[server(prefix = "/rpc", endpoint = "list_activity")]
+pub async fn list_activity(
+    kind: Option<String>,
+    cursor: Option<String>,
+) -> Result<Page<ActivityEntry>, AppError> {
+    crate::auth::current_user().await?;
+    let before = match cursor.filter(|c| !c.is_empty()) {
+        Some(c) => Some(c.parse().map_err(|_| AppError::Invalid {
+            field: "cursor".into(),
+            message: "not a cursor this list produced".into(),
+        })?),
+        None => None,
+    };
+    Ok(crate::db::activity::list(&state().db, kind.as_deref().filter(|k| !k.is_empty()), before, 50).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "list_outbox")]
+pub async fn list_outbox() -> Result<Vec<OutboxEmail>, AppError> {
+    crate::auth::current_user().await?;
+    Ok(crate::db::outbox::recent(&state().db, 50)
+        .await?
+        .into_iter()
+        .map(|m| OutboxEmail {
+            recipient: m.recipient,
+            subject: m.subject,
+            body: m.body,
+            created_at: m.created_at,
+            sent_at: m.sent_at,
+            error: m.error,
+        })
+        .collect())
+}
+
+#[server(prefix = "/rpc", endpoint = "list_users")]
+pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
+    crate::auth::current_admin().await?;
+    Ok(crate::db::users::list(&state().db).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "list_api_keys")]
+pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, AppError> {
+    crate::auth::current_admin().await?;
+    Ok(crate::db::api_keys::list(&state().db).await?)
+}
+
+/// Creates a key and answers its plain text, shown once.
+#[server(prefix = "/rpc", endpoint = "create_api_key")]
+pub async fn create_api_key(name: String) -> Result<String, AppError> {
+    let user = crate::auth::current_admin().await?;
+    if name.trim().is_empty() || name.len() > 100 {
+        return Err(AppError::Invalid {
+            field: "name".into(),
+            message: "give the key a name of 1 to 100 characters".into(),
+        });
+    }
+    let (_, plain) =
+        crate::db::api_keys::create(&state().db, &name, Some(user.id.0), &format!("user {}", user.email))
+            .await?;
+    Ok(plain)
+}
+
+#[server(prefix = "/rpc", endpoint = "revoke_api_key")]
+pub async fn revoke_api_key(id: ApiKeyId) -> Result<(), AppError> {
+    let user = crate::auth::current_admin().await?;
+    if crate::db::api_keys::revoke(&state().db, id, &format!("user {}", user.email)).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound("This API key".into()))
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "get_dashboard")]
+pub async fn get_dashboard() -> Result<crate::models::Dashboard, AppError> {
+    crate::auth::current_user().await?;
+    Ok(crate::db::stats::dashboard(&state().db).await?)
+}

@@ -1,0 +1,105 @@
+//! Webhooks in the admin app: list, one with its recent deliveries, create, stop, reactivate,
+//! secret reveal and rotation. The same query layer as `/api/v1/webhooks`.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+use crate::{
+    error::AppError,
+    models::{
+        CreatedWebhook, DeliveryRow, Webhook, WebhookCreate, WebhookId, WebhookPatch, WebhookWithUsage,
+    },
+};
+
+#[cfg(feature = "ssr")]
+fn state() -> crate::state::AppState {
+    expect_context::<crate::state::AppState>()
+}
+
+#[cfg(feature = "ssr")]
+fn invalid(e: crate::models::FieldError) -> AppError {
+    AppError::Invalid { field: e.field, message: e.message }
+}
+
+#[server(prefix = "/rpc", endpoint = "list_webhooks")]
+pub async fn list_webhooks() -> Result<Vec<WebhookWithUsage>, AppError> {
+    crate::auth::current_user().await?;
+    Ok(crate::db::webhooks::list_with_usage(&state().db).await?)
+}
+
+/// A webhook, its usage and its last `limit` deliveries (newest first).
+#[server(prefix = "/rpc", endpoint = "get_webhook")]
+pub async fn get_webhook(
+    id: WebhookId,
+    limit: u64,
+) -> Result<(WebhookWithUsage, Vec<DeliveryRow>, bool), AppError> {
+    crate::auth::current_user().await?;
+    let db = &state().db;
+    let found =
+        crate::db::webhooks::find(db, id).await?.ok_or_else(|| AppError::NotFound("This webhook".into()))?;
+    let usage = crate::db::webhooks::usage(db, id).await?.unwrap_or_default();
+    let query = crate::models::DeliveryQuery {
+        webhook_id: Some(id),
+        limit: Some(limit.clamp(1, 250)),
+        ..Default::default()
+    };
+    let page = crate::db::deliveries::list(db, &query).await.map_err(|_| AppError::Internal)?;
+    let more = page.next_cursor.is_some();
+    Ok((WebhookWithUsage { webhook: (&found).into(), usage }, page.items, more))
+}
+
+#[server(prefix = "/rpc", endpoint = "create_webhook")]
+pub async fn create_webhook(input: WebhookCreate) -> Result<CreatedWebhook, AppError> {
+    let user = crate::auth::current_admin().await?;
+    input.validate().map_err(invalid)?;
+    Ok(crate::db::webhooks::create(&state().db, input, &format!("user {}", user.email)).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "update_webhook")]
+pub async fn update_webhook(id: WebhookId, patch: WebhookPatch) -> Result<Webhook, AppError> {
+    let user = crate::auth::current_admin().await?;
+    patch.validate().map_err(invalid)?;
+    crate::db::webhooks::update(&state().db, id, patch, &format!("user {}", user.email))
+        .await?
+        .ok_or_else(|| AppError::NotFound("This webhook".into()))
+}
+
+/// Makes a stopped or deactivated webhook active; with `recover_since`, its held and failed
+/// deliveries since then are sent again. Answers how many were queued.
+#[server(prefix = "/rpc", endpoint = "reactivate_webhook")]
+pub async fn reactivate_webhook(
+    id: WebhookId,
+    recover_since: Option<DateTime<Utc>>,
+) -> Result<u64, AppError> {
+    let user = crate::auth::current_admin().await?;
+    let state = state();
+    let (_, recovered) =
+        crate::db::webhooks::reactivate(&state.db, id, recover_since, &format!("user {}", user.email))
+            .await?
+            .ok_or_else(|| AppError::NotFound("This webhook".into()))?;
+    state.wakeup.notify_one();
+    Ok(recovered)
+}
+
+#[server(prefix = "/rpc", endpoint = "reveal_secret")]
+pub async fn reveal_secret(id: WebhookId) -> Result<String, AppError> {
+    crate::auth::current_admin().await?;
+    let found = crate::db::webhooks::find(&state().db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("This webhook".into()))?;
+    Ok(found.secret)
+}
+
+/// A new secret; the old one keeps signing for 24 hours.
+#[server(prefix = "/rpc", endpoint = "rotate_secret")]
+pub async fn rotate_secret(id: WebhookId) -> Result<String, AppError> {
+    let user = crate::auth::current_admin().await?;
+    crate::db::webhooks::rotate_secret(
+        &state().db,
+        id,
+        chrono::Duration::hours(24),
+        &format!("user {}", user.email),
+    )
+    .await?
+    .ok_or_else(|| AppError::NotFound("This webhook".into()))
+}

@@ -1,0 +1,29 @@
+use serde::{Deserialize, Serialize};
+
+/// Attempts in a recent window: how many, how many succeeded, how long they took.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowStats {
+    pub label: String,
+    pub attempts: u64,
+    pub successes: u64,
+    /// Response-time percentiles in ms over the attempts in the window (at most the newest
+    /// `SAMPLE` of them); absent without attempts.
+    pub p50_ms: Option<i32>,
+    pub p95_ms: Option<i32>,
+    pub p99_ms: Option<i32>,
+}
+
+impl WindowStats {
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.attempts > 0).then(|| self.successes as f64 * 100.0 / self.attempts as f64)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub windows: Vec<WindowStats>,
+    /// Webhooks that are not active or are failing now, worst first, then the rest.
+    pub webhooks: Vec<super::WebhookWithUsage>,
+    /// Deliveries waiting: pending or retrying.
+    pub queued: u64,
+}

@@ -1,0 +1,394 @@
+//! Webhooks: the list with state and usage, the create form, and one webhook's page with its
+//! usage, secret, last deliveries, stop/start and reactivation with recovery.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use super::{deliveries::DeliveryTable, layout::use_can_write};
+use crate::{
+    api::{
+        deliveries::retry_delivery,
+        webhooks::{
+            create_webhook, get_webhook, list_webhooks, reactivate_webhook, reveal_secret, rotate_secret,
+            update_webhook,
+        },
+    },
+    components::{copy::CopyButton, format::timestamp, status_badge::WebhookStateBadge},
+    error::AppError,
+    models::{WebhookAuth, WebhookCreate, WebhookId, WebhookPatch, WebhookState, WebhookWithUsage},
+};
+
+#[component]
+pub fn WebhooksPage() -> impl IntoView {
+    let list = Resource::new(|| (), |_| list_webhooks());
+    let can_write = use_can_write();
+    view! {
+        <Title text="Webhooks"/>
+        <header class="page-head">
+            <h1>"Webhooks"</h1>
+            <Show when=move || can_write.get()>
+                <a href="/webhooks/new" class="button primary" data-test="new-webhook">"New webhook"</a>
+            </Show>
+        </header>
+        <Transition fallback=|| view! { <p class="muted">"Loading webhooks…"</p> }>
+            {move || list.get().map(|r| match r {
+                Ok(rows) => view! { <WebhookTable rows/> }.into_any(),
+                Err(e) => view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn WebhookTable(rows: Vec<WebhookWithUsage>) -> impl IntoView {
+    let empty = rows.is_empty();
+    view! {
+        <div class="table-wrap">
+            <table class="data" data-test="webhook-table">
+                <caption class="visually-hidden">"Webhooks by name"</caption>
+                <thead><tr>
+                    <th scope="col">"Webhook"</th><th scope="col">"State"</th><th scope="col">"Event types"</th>
+                    <th scope="col">"Calls"</th><th scope="col">"Errors"</th><th scope="col">"Last success"</th>
+                </tr></thead>
+                <tbody>
+                    <Show when=move || empty>
+                        <tr><td colspan="6" class="empty">"No webhooks yet."</td></tr>
+                    </Show>
+                    {rows.into_iter().map(|w| view! {
+                        <tr data-test="webhook-row">
+                            <td>
+                                <a class="strong" href=format!("/webhooks/{}", w.webhook.id)>{w.webhook.name.clone()}</a>
+                                <div class="muted small url">{w.webhook.url.clone()}</div>
+                            </td>
+                            <td><WebhookStateBadge state=w.webhook.state/></td>
+                            <td><code>{w.webhook.event_types.join(", ")}</code></td>
+                            <td>{w.usage.total_calls}</td>
+                            <td>{w.usage.total_errors}{(w.usage.consecutive_errors > 0).then(|| format!(" ({} in a row)", w.usage.consecutive_errors))}</td>
+                            <td>{w.usage.last_success_at.map(timestamp).unwrap_or_else(|| "—".into())}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// A field's validation message, placed under it and tied to it with `aria-describedby`.
+fn field_error(error: RwSignal<Option<AppError>>, field: &'static str) -> impl IntoView {
+    move || match error.get() {
+        Some(AppError::Invalid { field: f, message })
+            if f == field || f.starts_with(&format!("{field}.")) =>
+        {
+            Some(
+                view! { <p class="field-error" id=format!("{field}-error") role="alert" data-test=format!("error-{field}")>{message}</p> },
+            )
+        }
+        _ => None,
+    }
+}
+
+#[component]
+pub fn NewWebhookPage() -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let url = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let types = RwSignal::new("*".to_owned());
+    let auth_kind = RwSignal::new("none".to_owned());
+    let user = RwSignal::new(String::new());
+    let secret = RwSignal::new(String::new());
+    let header = RwSignal::new("X-Api-Key".to_owned());
+    let timeout = RwSignal::new("15000".to_owned());
+    let enabled = RwSignal::new(true);
+    let error = RwSignal::new(None::<AppError>);
+    let created = RwSignal::new(None::<(WebhookId, String)>);
+
+    let save = Action::new(move |input: &WebhookCreate| {
+        let input = input.clone();
+        async move {
+            match create_webhook(input).await {
+                Ok(c) => {
+                    error.set(None);
+                    created.set(Some((c.webhook.id, c.secret)));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let timeout_ms = match timeout.get_untracked().trim().parse::<i32>() {
+            Ok(ms) => Some(ms),
+            Err(_) => {
+                error.set(Some(AppError::Invalid {
+                    field: "timeout_ms".into(),
+                    message: "a whole number of milliseconds, 1000 to 30000".into(),
+                }));
+                return;
+            }
+        };
+        let auth = match auth_kind.get_untracked().as_str() {
+            "basic" => {
+                WebhookAuth::Basic { username: user.get_untracked(), password: secret.get_untracked() }
+            }
+            "api_key" => {
+                WebhookAuth::ApiKey { header: header.get_untracked(), value: secret.get_untracked() }
+            }
+            _ => WebhookAuth::None,
+        };
+        let event_types = types
+            .get_untracked()
+            .split([',', '\n'])
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        save.dispatch(WebhookCreate {
+            name: name.get_untracked(),
+            url: url.get_untracked(),
+            description: description.get_untracked(),
+            event_types,
+            auth,
+            headers: Default::default(),
+            timeout_ms,
+            retry_schedule: None,
+            enabled: Some(enabled.get_untracked()),
+        });
+    };
+    let described = move |field: &'static str| {
+        move || {
+            matches!(error.get(), Some(AppError::Invalid { field: ref f, .. }) if f == field)
+                .then(|| format!("{field}-error"))
+        }
+    };
+    view! {
+        <Title text="New webhook"/>
+        <p><a href="/webhooks">"← Webhooks"</a></p>
+        <h1>"New webhook"</h1>
+        {move || created.get().map(|(id, s)| view! {
+            <div class="card" data-test="created">
+                <p class="strong">"Webhook created. Its signing secret is shown here once:"</p>
+                <p><code data-test="new-secret">{s.clone()}</code>" "<CopyButton text=s label="Copy secret"/></p>
+                <p><a href=format!("/webhooks/{id}") data-test="open-webhook">"Open the webhook"</a></p>
+            </div>
+        })}
+        <Show when=move || created.get().is_none()>
+            <form class="card form" on:submit=on_submit novalidate data-test="webhook-form">
+                {move || match error.get() {
+                    Some(e @ AppError::Invalid { .. }) => Some(view! { <p class="alert error">"Please check the field marked below: "{e.to_string()}</p> }.into_any()),
+                    Some(e) => Some(view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any()),
+                    None => None,
+                }}
+                <label for="wh-name">"Name"</label>
+                <input id="wh-name" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) aria-describedby=described("name")/>
+                {field_error(error, "name")}
+                <label for="wh-url">"URL"</label>
+                <input id="wh-url" type="url" placeholder="https://example.com/webhooks" required prop:value=move || url.get()
+                    on:input=move |ev| url.set(event_target_value(&ev)) aria-describedby=described("url")/>
+                {field_error(error, "url")}
+                <label for="wh-description">"Description"</label>
+                <input id="wh-description" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev))/>
+                <label for="wh-types">"Event types"</label>
+                <input id="wh-types" prop:value=move || types.get() on:input=move |ev| types.set(event_target_value(&ev)) aria-describedby=described("event_types")/>
+                <p class="muted small">"Comma-separated: exact types (license.assigned), wildcards (license.*) or * for everything."</p>
+                {field_error(error, "event_types")}
+                <label for="wh-auth">"Destination authentication"</label>
+                <select id="wh-auth" on:change=move |ev| auth_kind.set(event_target_value(&ev))>
+                    <option value="none">"None"</option>
+                    <option value="basic">"Basic (username and password)"</option>
+                    <option value="api_key">"API key header"</option>
+                </select>
+                <Show when=move || auth_kind.get() == "basic">
+                    <label for="wh-user">"Username"</label>
+                    <input id="wh-user" autocomplete="off" prop:value=move || user.get() on:input=move |ev| user.set(event_target_value(&ev))/>
+                </Show>
+                <Show when=move || auth_kind.get() == "api_key">
+                    <label for="wh-header">"Header name"</label>
+                    <input id="wh-header" prop:value=move || header.get() on:input=move |ev| header.set(event_target_value(&ev))/>
+                </Show>
+                <Show when=move || auth_kind.get() != "none">
+                    <label for="wh-secret">{move || if auth_kind.get() == "basic" { "Password" } else { "Header value" }}</label>
+                    <input id="wh-secret" type="password" autocomplete="new-password" prop:value=move || secret.get() on:input=move |ev| secret.set(event_target_value(&ev))/>
+                </Show>
+                {field_error(error, "auth")}
+                <label for="wh-timeout">"Timeout (ms)"</label>
+                <input id="wh-timeout" inputmode="numeric" prop:value=move || timeout.get() on:input=move |ev| timeout.set(event_target_value(&ev)) aria-describedby=described("timeout_ms")/>
+                {field_error(error, "timeout_ms")}
+                <label class="check"><input type="checkbox" prop:checked=move || enabled.get() on:change=move |ev| enabled.set(event_target_checked(&ev))/>" Active"</label>
+                <button type="submit" class="primary" data-test="save-webhook" disabled=move || save.pending().get()>"Create webhook"</button>
+            </form>
+        </Show>
+    }
+}
+
+#[component]
+pub fn WebhookPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<WebhookId>().ok()));
+    let limit = RwSignal::new(100u64);
+    let data = Resource::new(
+        move || (id.get(), limit.get()),
+        |(id, limit)| async move {
+            match id {
+                Some(id) => get_webhook(id, limit).await,
+                None => Err(AppError::NotFound("This webhook".into())),
+            }
+        },
+    );
+    let can_write = use_can_write();
+    let notice = RwSignal::new(None::<Result<String, String>>);
+    let run = move |r: Result<String, AppError>| {
+        notice.set(Some(r.map_err(|e| e.to_string())));
+        data.refetch();
+    };
+    let toggle = Action::new(move |(id, enabled): &(WebhookId, bool)| {
+        let (id, enabled) = (*id, *enabled);
+        async move {
+            let patch = WebhookPatch { enabled: Some(enabled), ..Default::default() };
+            run(update_webhook(id, patch).await.map(|w| {
+                format!(
+                    "{} is now {}.",
+                    w.name,
+                    if w.enabled { "active" } else { "stopped; its new events are held" }
+                )
+            }));
+        }
+    });
+    let recover = RwSignal::new(true);
+    let since = RwSignal::new(String::new());
+    let reactivate = Action::new(move |id: &WebhookId| {
+        let id = *id;
+        async move {
+            let recover_since = if recover.get_untracked() {
+                match super::recover::parse_utc(&since.get_untracked()) {
+                    Some(t) => Some(t),
+                    None => {
+                        notice.set(Some(Err(
+                            "Give the time to recover from as YYYY-MM-DDTHH:MM (UTC).".into()
+                        )));
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
+            run(reactivate_webhook(id, recover_since).await.map(|n| {
+                if recover_since.is_some() {
+                    format!("Reactivated; {n} held or failed deliveries are being sent again.")
+                } else {
+                    "Reactivated.".into()
+                }
+            }));
+        }
+    });
+    let secret = RwSignal::new(None::<String>);
+    let reveal = Action::new(move |id: &WebhookId| {
+        let id = *id;
+        async move {
+            match reveal_secret(id).await {
+                Ok(s) => secret.set(Some(s)),
+                Err(e) => notice.set(Some(Err(e.to_string()))),
+            }
+        }
+    });
+    let rotate = Action::new(move |id: &WebhookId| {
+        let id = *id;
+        async move {
+            match rotate_secret(id).await {
+                Ok(s) => {
+                    secret.set(Some(s));
+                    notice.set(Some(Ok("New secret; the old one keeps signing for 24 hours.".into())));
+                }
+                Err(e) => notice.set(Some(Err(e.to_string()))),
+            }
+        }
+    });
+    let retry = Action::new(move |id: &crate::models::DeliveryId| {
+        let id = *id;
+        async move {
+            run(retry_delivery(id).await.map(|_| "Re-send queued.".into()));
+        }
+    });
+
+    view! {
+        <Title text="Webhook"/>
+        <p><a href="/webhooks">"← Webhooks"</a></p>
+        <p role="status" aria-live="polite" data-test="notice"
+            class=move || match notice.get() { Some(Ok(_)) => "alert ok", Some(Err(_)) => "alert error", None => "" }>
+            {move || notice.get().map(|r| match r { Ok(t) | Err(t) => t })}
+        </p>
+        <Transition fallback=|| view! { <p class="muted">"Loading the webhook…"</p> }>
+            {move || data.get().map(|r| match r {
+                Err(e) => view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any(),
+                Ok((w, rows, more)) => {
+                    let hook = w.webhook.clone();
+                    let id = hook.id;
+                    let inactive = hook.state != WebhookState::Active;
+                    if since.get_untracked().is_empty() {
+                        let from = w.usage.first_failure_at.or(hook.deactivated_at).or(hook.stopped_at)
+                            .unwrap_or(hook.created_at);
+                        since.set(from.format("%Y-%m-%dT%H:%M").to_string());
+                    }
+                    view! {
+                        <Title text=hook.name.clone()/>
+                        <header class="page-head">
+                            <div>
+                                <h1 data-test="webhook-name">{hook.name.clone()}" "<WebhookStateBadge state=hook.state/></h1>
+                                <p class="muted url">{hook.url.clone()}</p>
+                                {hook.stopped_by.clone().map(|by| view! { <p class="muted small">"Stopped by "{by}{hook.stopped_at.map(|t| format!(" at {}", timestamp(t)))}</p> })}
+                                {hook.deactivated_at.map(|t| view! { <p class="muted small">"Deactivated after too many errors at "{timestamp(t)}</p> })}
+                            </div>
+                            <Show when=move || can_write.get() && !inactive>
+                                <button type="button" data-test="stop-webhook" on:click=move |_| { toggle.dispatch((id, false)); }>"Stop"</button>
+                            </Show>
+                        </header>
+                        <Show when=move || can_write.get() && inactive>
+                            <form class="card reactivate" data-test="reactivate-form"
+                                on:submit=move |ev| { ev.prevent_default(); reactivate.dispatch(id); }>
+                                <h2>"Reactivate"</h2>
+                                <label class="check"><input type="checkbox" data-test="recover" prop:checked=move || recover.get()
+                                    on:change=move |ev| recover.set(event_target_checked(&ev))/>" Also re-send what was held or failed since"</label>
+                                <label for="recover-since" class="visually-hidden">"Recover since (UTC)"</label>
+                                <input id="recover-since" type="datetime-local" data-test="recover-since" prop:value=move || since.get()
+                                    on:input=move |ev| since.set(event_target_value(&ev)) disabled=move || !recover.get()/>
+                                <span class="muted small">" UTC"</span>
+                                <div><button type="submit" class="primary" data-test="reactivate">"Reactivate"</button></div>
+                            </form>
+                        </Show>
+                        <section class="cards">
+                            <div class="card stat"><div class="muted small">"Calls"</div><div class="big" data-test="total-calls">{w.usage.total_calls}</div></div>
+                            <div class="card stat"><div class="muted small">"Errors"</div><div class="big" data-test="total-errors">{w.usage.total_errors}</div></div>
+                            <div class="card stat"><div class="muted small">"Errors in a row"</div><div class="big">{w.usage.consecutive_errors}</div></div>
+                            <div class="card stat"><div class="muted small">"Last success"</div><div>{w.usage.last_success_at.map(timestamp).unwrap_or_else(|| "—".into())}</div></div>
+                            <div class="card stat wide"><div class="muted small">"Last error"</div><div class="small">{w.usage.last_error.clone().unwrap_or_else(|| "—".into())}</div></div>
+                        </section>
+                        <dl class="facts">
+                            <dt>"Event types"</dt><dd><code>{hook.event_types.join(", ")}</code></dd>
+                            <dt>"Timeout"</dt><dd>{format!("{} ms", hook.timeout_ms)}</dd>
+                            <dt>"Retry schedule"</dt><dd>{hook.retry_schedule.clone().map(|s| s.iter().map(|x| format!("{x} s")).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| "the global schedule".into())}</dd>
+                            <dt>"Authentication"</dt><dd>{match &hook.auth { crate::models::WebhookAuthView::None => "none".to_owned(), crate::models::WebhookAuthView::Basic { username } => format!("basic, as {username}"), crate::models::WebhookAuthView::ApiKey { header } => format!("API key in {header}") }}</dd>
+                            <Show when=move || can_write.get()>
+                                <dt>"Signing secret"</dt>
+                                <dd>
+                                    {move || match secret.get() {
+                                        Some(s) => view! { <code data-test="secret">{s.clone()}</code>" "<CopyButton text=s label="Copy"/> }.into_any(),
+                                        None => view! { <button type="button" class="small-button" data-test="reveal-secret" on:click=move |_| { reveal.dispatch(id); }>"Reveal"</button> }.into_any(),
+                                    }}
+                                    " "<button type="button" class="small-button" data-test="rotate-secret" on:click=move |_| { rotate.dispatch(id); }>"Rotate"</button>
+                                </dd>
+                            </Show>
+                        </dl>
+                        <h2>"Last deliveries"</h2>
+                        <p class="muted small">"Error: failed for good (what deactivates a webhook). Debug: failed attempts, still being retried or held. Success: delivered."</p>
+                        <DeliveryTable rows can_write marks=true on_retry=move |d| { retry.dispatch(d); }/>
+                        {more.then(|| view! {
+                            <p class="pager">
+                                {move || (limit.get() < 250).then(|| view! { <button type="button" data-test="show-more" on:click=move |_| limit.update(|l| *l = (*l + 100).min(250))>"Show more"</button> })}
+                                " "<a href=format!("/?q={}", hook.name.clone()) class="button">"All in the delivery log"</a>
+                            </p>
+                        })}
+                    }.into_any()
+                }
+            })}
+        </Transition>
+    }
+}

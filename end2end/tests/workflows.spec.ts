@@ -1,0 +1,227 @@
+// The admin app's workflows, end to end: a real Herald, a real receiver on a local port,
+// Chromium. Seeded through the JSON API like an integrator would. Named to run after
+// sign-in.spec.ts, which checks the empty log of the fresh server.
+import * as path from "node:path";
+import { test, expect, signIn, api, herald, Receiver, until, ADMIN_EMAIL } from "./fixtures";
+
+const shots = path.resolve(__dirname, "../../docs/screenshots");
+let rx: Receiver;
+
+test.beforeAll(async () => {
+  rx = await new Receiver().start();
+});
+test.afterAll(async () => {
+  await rx.stop();
+});
+
+async function deliveriesOf(baseURL: string, webhookId: string): Promise<any[]> {
+  return (await api(baseURL, "GET", `/deliveries?webhook_id=${webhookId}&limit=250`)).items;
+}
+
+test("troubleshoot a 500: filter failed, find it, read the response body, check the payload", async ({ page, baseURL }) => {
+  const ok = await api(baseURL!, "POST", "/webhooks", { name: "Fulfilment", url: rx.url("/ok"), event_types: ["order.*"] });
+  const bad = await api(baseURL!, "POST", "/webhooks", { name: "Billing", url: rx.url("/fail"), event_types: ["invoice.*"] });
+  await api(baseURL!, "POST", "/events", { type: "order.placed", payload: { order: 1 } });
+  await api(baseURL!, "POST", "/events", { type: "invoice.paid", payload: { invoice: "INV-42", amount: 1999 } });
+  await until("both delivered or failed", async () => {
+    const [a, b] = [await deliveriesOf(baseURL!, ok.id), await deliveriesOf(baseURL!, bad.id)];
+    return a[0]?.status === "succeeded" && b[0]?.status === "failed";
+  });
+
+  await signIn(page);
+  await expect(page.getByTestId("delivery-row")).toHaveCount(2);
+  await page.screenshot({ path: path.join(shots, "delivery-log.png"), fullPage: true });
+
+  await page.getByTestId("filter-status").selectOption("failed");
+  await expect(page).toHaveURL(/status=failed/);
+  const rows = page.getByTestId("delivery-row");
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first().getByTestId("response-code")).toHaveText("500");
+  await expect(rows.first()).toContainText("Billing");
+
+  // The view is in the URL: a reload (or a shared link) shows the same rows.
+  await page.reload();
+  await expect(page.getByTestId("delivery-row")).toHaveCount(1);
+
+  await rows.first().getByTestId("view").click();
+  await expect(page).toHaveURL(/\/deliveries\//);
+  await expect(page.getByTestId("response-status")).toHaveText("HTTP 500");
+  await expect(page.getByTestId("response-body")).toContainText('"error": "database unavailable"');
+  await expect(page.getByTestId("payload")).toContainText('"invoice": "INV-42"');
+  await page.getByTestId("tab-request").click();
+  const request = page.getByTestId("request-panel");
+  await expect(request).toContainText("webhook-signature");
+  await expect(request).toContainText(rx.url("/fail"));
+  await page.screenshot({ path: path.join(shots, "delivery-detail.png"), fullPage: true });
+
+  // The failure deactivated the webhook: a re-send is refused with the reason, until it is
+  // reactivated; then the new attempt's result shows up without a reload.
+  await page.getByTestId("resend").click();
+  await expect(page.getByTestId("resend-feedback")).toContainText("until it is reactivated");
+  await api(baseURL!, "POST", `/webhooks/${bad.id}/reactivate`, {});
+  await page.reload();
+  await page.getByTestId("resend").click();
+  await expect(page.getByTestId("resend-feedback")).toContainText("New attempt: 500");
+  await expect(page.getByTestId("attempt")).toHaveCount(2);
+
+  // Search by webhook name, then by event type.
+  await page.goto("/");
+  await page.getByTestId("log-search").fill("fulfil");
+  await page.getByTestId("log-search").press("Enter");
+  await expect(page).toHaveURL(/q=fulfil/);
+  await expect(page.getByTestId("delivery-row")).toHaveCount(1);
+  await expect(page.getByTestId("delivery-row").first()).toContainText("order.placed");
+});
+
+test("recover after downtime: receiver down, events fail, receiver up, bulk recover, all succeed", async ({ page, baseURL }) => {
+  rx.down = true;
+  const shop = await api(baseURL!, "POST", "/webhooks", { name: "Shop", url: rx.url("/switch"), event_types: ["cart.*"] });
+  const started = new Date(Date.now() - 60_000).toISOString().slice(0, 16);
+  for (let n = 0; n < 5; n++) await api(baseURL!, "POST", "/events", { type: "cart.updated", payload: { n } });
+  await until("five failed or held", async () => {
+    const rows = await deliveriesOf(baseURL!, shop.id);
+    return rows.length === 5 && rows.every((d) => d.status === "failed" || d.status === "held");
+  });
+  rx.down = false;
+
+  await signIn(page);
+  // The webhook was deactivated by the failures: reactivate it, without recovery for now.
+  await page.goto(`/webhooks/${shop.id}`);
+  await expect(page.getByTestId("webhook-state").first()).toHaveText("Too many errors");
+  await page.getByTestId("recover").uncheck();
+  await page.getByTestId("reactivate").click();
+  await expect(page.getByTestId("notice")).toHaveText("Reactivated.");
+  await expect(page.getByTestId("webhook-state").first()).toHaveText("Active");
+
+  await page.getByRole("link", { name: "Recover" }).click();
+  await expect(page).toHaveURL(/\/recover$/);
+  await page.getByTestId("recover-webhook").selectOption(shop.id);
+  await page.getByTestId("recover-since").fill(started);
+  await page.getByLabel("Held").check();
+  await page.getByTestId("recover-count").click();
+  await expect(page.getByTestId("recover-matching")).toHaveText("5 deliveries match.");
+  await page.screenshot({ path: path.join(shots, "recover.png"), fullPage: true });
+  await page.getByTestId("recover-start").click();
+  await expect(page.getByTestId("recover-progress")).toContainText("5 of 5 queued again · succeeded");
+
+  await until("all five delivered", async () => (await deliveriesOf(baseURL!, shop.id)).every((d) => d.status === "succeeded"));
+  await page.goto(`/?q=Shop`);
+  await expect(page.getByTestId("delivery-row")).toHaveCount(5);
+  for (const status of await page.getByTestId("delivery-row").getByTestId("status").allTextContents()) {
+    expect(status).toBe("Succeeded");
+  }
+});
+
+test("deactivate and reactivate a webhook, recovering what was held", async ({ page, baseURL }) => {
+  rx.down = true;
+  const crm = await api(baseURL!, "POST", "/webhooks", { name: "CRM", url: rx.url("/switch"), event_types: ["lead.*"] });
+  for (let n = 0; n < 3; n++) await api(baseURL!, "POST", "/events", { type: "lead.created", payload: { n } });
+  await until("deactivated", async () => {
+    const rows = await deliveriesOf(baseURL!, crm.id);
+    return rows.length === 3 && rows.every((d) => d.status === "failed" || d.status === "held");
+  });
+
+  await signIn(page);
+  await page.getByRole("link", { name: "Webhooks" }).click();
+  const row = page.getByTestId("webhook-row").filter({ hasText: "CRM" });
+  await expect(row.getByTestId("webhook-state")).toHaveText("Too many errors");
+  await page.screenshot({ path: path.join(shots, "webhooks.png"), fullPage: true });
+  await row.getByRole("link", { name: "CRM" }).click();
+  await expect(page.getByTestId("mark").filter({ hasText: "Error" }).first()).toBeVisible();
+  await page.screenshot({ path: path.join(shots, "webhook.png"), fullPage: true });
+
+  // The deactivation was mailed to the API users and is in the activity log.
+  await page.goto("/settings");
+  await expect(page.getByTestId("activity-row").filter({ hasText: "webhook.deactivated" }).first()).toBeVisible();
+
+  rx.down = false;
+  await page.goto(`/webhooks/${crm.id}`);
+  await expect(page.getByTestId("recover")).toBeChecked();
+  await page.getByTestId("recover-since").fill(new Date(Date.now() - 3600_000).toISOString().slice(0, 16));
+  await page.getByTestId("reactivate").click();
+  await expect(page.getByTestId("notice")).toContainText("3 held or failed deliveries are being sent again");
+  await until("all three delivered", async () => (await deliveriesOf(baseURL!, crm.id)).every((d) => d.status === "succeeded"));
+  await page.reload();
+  await expect(page.getByTestId("webhook-state").first()).toHaveText("Active");
+  await expect(page.getByTestId("mark").filter({ hasText: "Success" })).toHaveCount(3);
+});
+
+test("a viewer sees everything but cannot retry", async ({ page, baseURL }) => {
+  const w = await api(baseURL!, "POST", "/webhooks", { name: "Audit", url: rx.url("/fail"), event_types: ["audit.*"] });
+  await api(baseURL!, "POST", "/events", { type: "audit.logged", payload: { who: "x" } });
+  await until("failed", async () => (await deliveriesOf(baseURL!, w.id))[0]?.status === "failed");
+  herald("user", "create", "--email", "viewer@example.test", "--password", "viewer-password-1", "--role", "viewer");
+
+  await signIn(page, "viewer@example.test", "viewer-password-1");
+  await expect(page.getByTestId("current-role")).toHaveText("Viewer");
+  await page.getByTestId("filter-status").selectOption("failed");
+  await expect(page.getByTestId("delivery-row").first()).toBeVisible();
+  await expect(page.getByTestId("retry")).toHaveCount(0);
+  await page.getByTestId("delivery-row").filter({ hasText: "Audit" }).getByTestId("view").click();
+  await expect(page.getByTestId("response-status")).toHaveText("HTTP 500");
+  await expect(page.getByTestId("resend")).toHaveCount(0);
+  await page.goto("/settings");
+  await expect(page.getByTestId("retention")).toBeVisible();
+  await expect(page.getByTestId("save-retention")).toHaveCount(0);
+  await expect(page.getByTestId("api-keys")).toHaveCount(0);
+
+  // And the server refuses, whatever the page shows.
+  const id = (await deliveriesOf(baseURL!, w.id))[0].id;
+  const res = await page.request.post("/rpc/retry_delivery", { form: { id } });
+  expect(res.ok()).toBe(false);
+  expect(await res.text()).toContain("Forbidden");
+});
+
+test("a payload holding <script> renders as inert text", async ({ page, baseURL }) => {
+  const w = await api(baseURL!, "POST", "/webhooks", { name: "Inert", url: rx.url("/ok"), event_types: ["xss.*"] });
+  const evil = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
+  await api(baseURL!, "POST", "/events", { type: "xss.attempt", payload: { comment: evil } });
+  const d = await until("delivered", async () => (await deliveriesOf(baseURL!, w.id)).find((x) => x.status === "succeeded"));
+
+  await signIn(page);
+  await page.goto(`/deliveries/${d.id}`);
+  await expect(page.getByTestId("payload")).toContainText("<script>window.__pwned = 1</script>");
+  await expect(page.getByTestId("payload").locator("script, img")).toHaveCount(0);
+  expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
+});
+
+test("create a webhook in the form: errors next to the field, the secret shown once", async ({ page }) => {
+  await signIn(page);
+  await page.getByRole("link", { name: "Webhooks" }).click();
+  await page.getByTestId("new-webhook").click();
+  await page.getByLabel("Name").fill("Form-made");
+  await page.getByLabel("URL").fill("ftp://example.com/hook");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("error-url")).toContainText("http or https");
+  await expect(page.getByLabel("URL")).toHaveAttribute("aria-describedby", "url-error");
+  await page.getByLabel("URL").fill(rx.url("/ok"));
+  await page.getByLabel("Event types").fill("form.*");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("new-secret")).toHaveText(/^whsec_/);
+  await page.getByTestId("open-webhook").click();
+  await expect(page.getByTestId("webhook-name")).toContainText("Form-made");
+  await expect(page.getByTestId("webhook-state").first()).toHaveText("Active");
+});
+
+test("dashboard and settings: failing webhooks first, retention validation, activity", async ({ page, baseURL }) => {
+  const w = await api(baseURL!, "POST", "/webhooks", { name: "Dash", url: rx.url("/fail"), event_types: ["dash.*"] });
+  await api(baseURL!, "POST", "/events", { type: "dash.tick", payload: {} });
+  await until("failed", async () => (await deliveriesOf(baseURL!, w.id))[0]?.status === "failed");
+  await signIn(page);
+  await page.getByRole("link", { name: "Dashboard" }).click();
+  await expect(page.getByTestId("success-rate").first()).toContainText("%");
+  await expect(page.getByTestId("dashboard-webhooks").getByRole("row").nth(1)).toContainText("Too many errors");
+  await page.screenshot({ path: path.join(shots, "dashboard.png"), fullPage: true });
+
+  await page.goto("/settings");
+  await page.getByLabel("Deliveries and attempts (days)").fill("0");
+  await page.getByTestId("save-retention").click();
+  await expect(page.getByTestId("error-deliveries_days")).toContainText("between 1 and 3650");
+  await page.getByLabel("Deliveries and attempts (days)").fill("14");
+  await page.getByTestId("save-retention").click();
+  await expect(page.getByTestId("retention-result")).toContainText("Saved");
+  await page.reload();
+  await expect(page.getByLabel("Deliveries and attempts (days)")).toHaveValue("14");
+  await expect(page.getByTestId("activity-row").filter({ hasText: "settings.retention" }).first()).toContainText(ADMIN_EMAIL);
+  await page.screenshot({ path: path.join(shots, "settings.png"), fullPage: true });
+});
