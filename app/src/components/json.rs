@@ -136,7 +136,8 @@ mod tests {
     #[test]
     fn escaped_quotes_stay_inside_strings() {
         let tokens = tokenize(r#"{"k": "say \"hi\""}"#);
-        assert_eq!(tokens[2], (Token::Str, r#""say \"hi\"""#.to_owned()));
+        let strings: Vec<&(Token, String)> = tokens.iter().filter(|(k, _)| *k == Token::Str).collect();
+        assert_eq!(strings, [&(Token::Str, r#""say \"hi\"""#.to_owned())]);
         assert!(pretty_json("not json <b>").is_none());
     }
 }
