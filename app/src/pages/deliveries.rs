@@ -303,8 +303,8 @@ pub fn mark_of(row: &DeliveryRow) -> &'static str {
     match row.status {
         DeliveryStatus::Succeeded => "Success",
         DeliveryStatus::Failed => "Error",
-        DeliveryStatus::Pending if row.attempt_count == 0 => "Pending",
         _ if row.attempt_count > 0 => "Debug",
+        DeliveryStatus::Held => "Held",
         _ => "Pending",
     }
 }
@@ -312,6 +312,32 @@ pub fn mark_of(row: &DeliveryRow) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marks_say_what_each_delivery_did_to_its_webhook() {
+        let row = |status, attempt_count| DeliveryRow {
+            id: DeliveryId(uuid::Uuid::nil()),
+            event_id: crate::models::EventId(uuid::Uuid::nil()),
+            webhook_id: crate::models::WebhookId(uuid::Uuid::nil()),
+            webhook_name: "w".into(),
+            webhook_url: "https://example.com".into(),
+            event_type: "a.b".into(),
+            category: "a".into(),
+            status,
+            attempt_count,
+            last_response_code: None,
+            last_outcome: None,
+            last_attempt_at: None,
+            last_duration_ms: None,
+            created_at: chrono::Utc::now(),
+        };
+        assert_eq!(mark_of(&row(DeliveryStatus::Failed, 6)), "Error");
+        assert_eq!(mark_of(&row(DeliveryStatus::Retrying, 2)), "Debug");
+        assert_eq!(mark_of(&row(DeliveryStatus::Held, 1)), "Debug");
+        assert_eq!(mark_of(&row(DeliveryStatus::Held, 0)), "Held");
+        assert_eq!(mark_of(&row(DeliveryStatus::Succeeded, 3)), "Success");
+        assert_eq!(mark_of(&row(DeliveryStatus::Pending, 0)), "Pending");
+    }
 
     #[test]
     fn filter_changes_start_at_the_first_page_and_paging_keeps_filters() {

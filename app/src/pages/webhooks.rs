@@ -379,7 +379,7 @@ pub fn WebhookPage() -> impl IntoView {
                         </dl>
                         <h2>"Last deliveries"</h2>
                         <p class="muted small">"Error: failed for good (what deactivates a webhook). Debug: failed attempts, still being retried or held. Success: delivered."</p>
-                        <DeliveryTable rows can_write marks=true on_retry=move |d| { retry.dispatch(d); }/>
+                        <DeliveryTable rows can_write=Signal::derive(move || can_write.get() && !inactive) marks=true on_retry=move |d| { retry.dispatch(d); }/>
                         {more.then(|| view! {
                             <p class="pager">
                                 {move || (limit.get() < 250).then(|| view! { <button type="button" data-test="show-more" on:click=move |_| limit.update(|l| *l = (*l + 100).min(250))>"Show more"</button> })}
