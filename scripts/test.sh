@@ -25,5 +25,12 @@ fi
 
 echo "[test] browser tests (Playwright, Chromium)" >&2
 bin=$(scripts/build.sh)
+
+# The benchmarks, small, so they keep working (the real runs are in BENCHMARKS.md).
+echo "[test] benchmark smoke run" >&2
+cargo build --locked -p herald-server --bin herald-bench
+"$CARGO_TARGET_DIR/debug/herald-bench" delivery --events 200 --rate 50 --duration 2 --herald "$bin"
+"$CARGO_TARGET_DIR/debug/herald-bench" log-query --attempts 20000 --webhooks 20 --runs 3
+
 cd end2end
 HERALD_BIN="$bin" npx playwright test

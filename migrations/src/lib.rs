@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_schema;
 mod m20261123_000001_add_engine_columns;
 mod m20261123_000002_add_one_purge_at_a_time;
+mod m20261123_000003_index_the_response_code_sort;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_schema::Migration),
             Box::new(m20261123_000001_add_engine_columns::Migration),
             Box::new(m20261123_000002_add_one_purge_at_a_time::Migration),
+            Box::new(m20261123_000003_index_the_response_code_sort::Migration),
         ]
     }
 }

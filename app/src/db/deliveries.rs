@@ -2,7 +2,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     entity::prelude::*,
-    sea_query::{Expr, ExprTrait, Func},
+    sea_query::{Expr, ExprTrait},
     Condition, Order, QueryFilter, QueryOrder, QuerySelect,
 };
 
@@ -67,13 +67,10 @@ pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page
     }
     let sort = query.sort.unwrap_or_default();
     let desc = query.order.unwrap_or_default() == SortOrder::Desc;
-    // Deliveries never attempted have no response code; they sort as 0.
-    let code = || {
-        Expr::expr(Func::coalesce([
-            Expr::col((deliveries::Entity, deliveries::Column::LastResponseCode)),
-            Expr::value(0),
-        ]))
-    };
+    // Deliveries never attempted have no response code; they sort as 0. Written out, with the 0
+    // a literal rather than a bound parameter, so it is the expression `idx_deliveries_code_sort`
+    // indexes.
+    let code = || Expr::cust(r#"COALESCE("deliveries"."last_response_code", 0)"#);
     let key: Option<Expr> = match sort {
         DeliverySort::Time => None,
         DeliverySort::Status => Some(Expr::col((deliveries::Entity, deliveries::Column::Status))),

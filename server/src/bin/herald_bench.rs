@@ -1,0 +1,591 @@
+//! Herald's benchmarks (see BENCHMARKS.md). Prints figures; asserts nothing.
+//!
+//! `herald-bench delivery` starts `herald serve` (SQLite, or PostgreSQL with `--postgres`) and a
+//! fast local receiver, measures the load generator's raw POST rate against the receiver, then
+//! posts events through the public API (one webhook, then fan-out to 10; closed loop with
+//! bounded concurrency, then open loop at a fixed rate) and prints ingest rate, delivery rate,
+//! end-to-end latency percentiles and Herald's peak RSS.
+//!
+//! `herald-bench log-query` seeds 1,000,000 attempts over 100 webhooks and times the delivery
+//! log's queries (the same query layer the API and the admin app use).
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use app::{
+    db::entities::{attempts, deliveries, events, webhook_usage, webhooks},
+    models::{AttemptTrigger, DeliveryQuery, DeliverySort, DeliveryStatus, Outcome, SortOrder, WebhookState},
+};
+use axum::{extract::State, http::HeaderMap, routing::post, Router};
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(about = "Herald's benchmarks: delivery throughput and latency, log-query speed")]
+struct Cli {
+    /// Use a fresh PostgreSQL database (on `--postgres-server`) instead of a SQLite file.
+    #[arg(long, global = true)]
+    postgres: bool,
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    postgres_server: String,
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Delivery throughput, latency and memory.
+    Delivery {
+        /// Events per closed-loop run.
+        #[arg(long, default_value_t = 2000)]
+        events: usize,
+        /// Requests in flight in closed-loop runs.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Open-loop rate (events/s) and duration (s); rate 0 skips it.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        /// The herald binary (default: next to this one).
+        #[arg(long)]
+        herald: Option<std::path::PathBuf>,
+    },
+    /// Delivery-log query times over a seeded log.
+    LogQuery {
+        #[arg(long, default_value_t = 1_000_000)]
+        attempts: usize,
+        #[arg(long, default_value_t = 100)]
+        webhooks: usize,
+        /// Runs of each query.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let dir = tempfile_dir()?;
+    let database_url = if cli.postgres {
+        fresh_postgres(&cli.postgres_server).await?
+    } else {
+        format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
+    };
+    println!("database: {}", if cli.postgres { "PostgreSQL" } else { "SQLite" });
+    println!("machine: {} CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    match cli.command {
+        Bench::Delivery { events, concurrency, rate, duration, herald } => {
+            let herald =
+                herald.unwrap_or_else(|| std::env::current_exe().expect("own path").with_file_name("herald"));
+            delivery(&herald, &database_url, events, concurrency, rate, duration).await
+        }
+        Bench::LogQuery { attempts, webhooks, runs } => {
+            log_query(&database_url, attempts, webhooks, runs).await
+        }
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+async fn fresh_postgres(server: &str) -> anyhow::Result<String> {
+    let name = format!("herald_bench_{}", std::process::id());
+    let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    Ok(format!("{server}/{name}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery benchmark
+
+/// Arrival times at the receiver, by `webhook-id` (Herald sends the event id there).
+#[derive(Clone, Default)]
+struct Arrivals(Arc<Mutex<HashMap<String, Vec<Instant>>>>);
+
+impl Arrivals {
+    fn count(&self) -> usize {
+        self.0.lock().expect("arrivals").values().map(Vec::len).sum()
+    }
+}
+
+async fn receive(State(arrivals): State<Arrivals>, headers: HeaderMap) -> &'static str {
+    let at = Instant::now();
+    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("raw").to_owned();
+    arrivals.0.lock().expect("arrivals").entry(id).or_default().push(at);
+    "ok"
+}
+
+async fn start_receiver() -> anyhow::Result<(SocketAddr, Arrivals)> {
+    let arrivals = Arrivals::default();
+    let app = Router::new().route("/hook", post(receive)).with_state(arrivals.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((addr, arrivals))
+}
+
+struct Herald {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Herald {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Herald {
+    /// Peak resident set size (VmHWM) in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+}
+
+fn herald_env(cmd: &mut Command, database_url: &str) {
+    cmd.env("HERALD_DATABASE_URL", database_url)
+        .env("HERALD_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .env("HERALD_ADMIN_EMAIL", "bench@example.test")
+        .env("HERALD_ADMIN_PASSWORD", "bench-password-1")
+        .env("HERALD_DESTINATION_ALLOWLIST", "127.0.0.1")
+        .env("HERALD_PURGE_INTERVAL_SECS", "0");
+}
+
+fn start_herald(bin: &std::path::Path, database_url: &str) -> anyhow::Result<(Herald, String)> {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = Command::new(bin);
+    cmd.args(["api-key", "create", "--name", "bench"]);
+    herald_env(&mut cmd, database_url);
+    let out = cmd.output().with_context(|| format!("run {}", bin.display()))?;
+    if !out.status.success() {
+        bail!("herald api-key create: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .env("HERALD_LISTEN", "127.0.0.1:0")
+        .env("HERALD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    herald_env(&mut cmd, database_url);
+    cmd.env("HERALD_LOG", "info");
+    let mut child = cmd.spawn()?;
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("Herald is listening: http://").nth(1) {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).context("herald serve did not start")?;
+    Ok((Herald { child, base: format!("http://{addr}") }, key))
+}
+
+fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |p: f64| v[(((p / 100.0) * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+    (at(50.0), at(95.0), at(99.0))
+}
+
+/// Posts `bodies` with `concurrency` in flight; answers the accepted event ids with the instant
+/// each POST started, and the seconds it all took.
+async fn post_all(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    bodies: Vec<serde_json::Value>,
+    concurrency: usize,
+) -> anyhow::Result<(Vec<(String, Instant)>, f64)> {
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<(String, Instant)>> = futures::stream::iter(bodies)
+        .map(|body| async move { post_event(client, url, key, &body).await })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let secs = start.elapsed().as_secs_f64();
+    Ok((results.into_iter().collect::<anyhow::Result<_>>()?, secs))
+}
+
+async fn post_event(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<(String, Instant)> {
+    let sent = Instant::now();
+    let res = client.post(url).bearer_auth(key).json(body).send().await?;
+    if res.status() != 202 {
+        bail!("POST /events answered {}", res.status());
+    }
+    let v: serde_json::Value = res.json().await?;
+    Ok((v["id"].as_str().unwrap_or_default().to_owned(), sent))
+}
+
+/// Waits for `expected` arrivals for these events; answers (seconds from `start` to the last
+/// arrival, latencies in ms from each POST's start to each arrival).
+async fn settle(
+    arrivals: &Arrivals,
+    accepted: &[(String, Instant)],
+    per_event: usize,
+    start: Instant,
+) -> anyhow::Result<(f64, Vec<f64>)> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done = {
+            let map = arrivals.0.lock().expect("arrivals");
+            accepted.iter().all(|(id, _)| map.get(id).is_some_and(|v| v.len() >= per_event))
+        };
+        if done {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("deliveries did not all arrive within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let map = arrivals.0.lock().expect("arrivals");
+    let mut last = start;
+    let mut latencies = Vec::new();
+    for (id, sent) in accepted {
+        for at in &map[id] {
+            last = last.max(*at);
+            latencies.push(at.saturating_duration_since(*sent).as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(((last - start).as_secs_f64(), latencies))
+}
+
+async fn delivery(
+    bin: &std::path::Path,
+    database_url: &str,
+    n: usize,
+    concurrency: usize,
+    rate: u32,
+    duration: u64,
+) -> anyhow::Result<()> {
+    let (rx_addr, arrivals) = start_receiver().await?;
+    let hook = format!("http://{rx_addr}/hook");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+
+    // The load generator against the receiver alone: the ceiling on this machine (at least
+    // 20,000 requests, so the figure is not noise).
+    let raw_n = n.max(20_000);
+    let raw_start = Instant::now();
+    futures::stream::iter(0..raw_n)
+        .map(|i| {
+            let client = client.clone();
+            let hook = hook.clone();
+            async move { client.post(&hook).json(&json!({"i": i})).send().await.map(|_| ()) }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let raw_rate = raw_n as f64 / raw_start.elapsed().as_secs_f64();
+    println!("raw POST rate, load generator -> receiver: {raw_rate:.0} req/s ({raw_n} requests, {concurrency} in flight)");
+
+    let (herald, key) = start_herald(bin, database_url)?;
+    let events_url = format!("{}/api/v1/events", herald.base);
+    let webhook = |name: String, types: &str| {
+        let client = client.clone();
+        let url = format!("{}/api/v1/webhooks", herald.base);
+        let key = key.clone();
+        let body = json!({"name": name, "url": hook, "event_types": [types]});
+        async move {
+            let res = client.post(url).bearer_auth(key).json(&body).send().await?;
+            anyhow::ensure!(res.status() == 201, "create webhook: {}", res.status());
+            anyhow::Ok(())
+        }
+    };
+    webhook("one".into(), "one.*").await?;
+    for i in 0..10 {
+        webhook(format!("fan-{i}"), "fan.*").await?;
+    }
+    // Warm-up: connections, statements, caches.
+    let warm: Vec<_> = (0..50).map(|i| json!({"type": "one.warm", "payload": {"i": i}})).collect();
+    let (accepted, _) = post_all(&client, &events_url, &key, warm, concurrency).await?;
+    settle(&arrivals, &accepted, 1, Instant::now()).await?;
+
+    for (label, event_type, per_event, count) in
+        [("1 webhook", "one.tick", 1usize, n), ("fan-out to 10 webhooks", "fan.tick", 10, n / 10)]
+    {
+        let bodies: Vec<_> = (0..count)
+            .map(|i| json!({"type": event_type, "payload": {"i": i, "order": {"id": i, "total": 1999}}}))
+            .collect();
+        let start = Instant::now();
+        let (accepted, post_secs) = post_all(&client, &events_url, &key, bodies, concurrency).await?;
+        let (deliver_secs, latencies) = settle(&arrivals, &accepted, per_event, start).await?;
+        let deliveries = count * per_event;
+        let (p50, p95, p99) = percentiles(latencies);
+        let delivery_rate = deliveries as f64 / deliver_secs;
+        println!(
+            "closed loop, {label}: {count} events, {concurrency} in flight: ingest {:.0} events/s; \
+             delivery {delivery_rate:.0} deliveries/s ({:.0}% of raw); end-to-end p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms",
+            count as f64 / post_secs,
+            delivery_rate * 100.0 / raw_rate
+        );
+    }
+
+    if rate > 0 {
+        let total = rate as u64 * duration;
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let start = Instant::now();
+        let mut tasks = Vec::with_capacity(total as usize);
+        for i in 0..total {
+            tick.tick().await;
+            let client = client.clone();
+            let url = events_url.clone();
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                post_event(&client, &url, &key, &json!({"type": "one.open", "payload": {"i": i}})).await
+            }));
+        }
+        let mut accepted = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            accepted.push(t.await??);
+        }
+        let offered = total as f64 / start.elapsed().as_secs_f64();
+        let (_, latencies) = settle(&arrivals, &accepted, 1, start).await?;
+        let (p50, p95, p99) = percentiles(latencies);
+        println!(
+            "open loop, {rate} events/s for {duration} s (offered {offered:.0}/s): end-to-end p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms"
+        );
+    }
+    println!("herald peak RSS: {:.1} MiB", herald.peak_rss_mib());
+    println!("receiver got {} requests in all", arrivals.count());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log-query benchmark
+
+async fn log_query(database_url: &str, n: usize, n_webhooks: usize, runs: usize) -> anyhow::Result<()> {
+    let db = app::db::connect(database_url, 8).await?;
+    Migrator::up(&db, None).await?;
+    let seeding = Instant::now();
+    let now = app::db::now();
+    let hooks: Vec<uuid::Uuid> = (0..n_webhooks).map(|_| uuid::Uuid::now_v7()).collect();
+    for (i, id) in hooks.iter().enumerate() {
+        webhooks::Entity::insert(webhooks::ActiveModel {
+            id: Set(*id),
+            name: Set(format!("{} service {i}", ["billing", "shipping", "crm", "search", "audit"][i % 5])),
+            url: Set(format!("https://hooks{i}.example.com/herald")),
+            description: Set(String::new()),
+            secret: Set(app::db::webhooks::new_secret()),
+            previous_secret: Set(None),
+            previous_secret_expires_at: Set(None),
+            auth: Set(r#"{"type":"none"}"#.into()),
+            headers: Set("{}".into()),
+            event_types: Set(r#"["*"]"#.into()),
+            timeout_ms: Set(15000),
+            retry_schedule: Set(None),
+            enabled: Set(true),
+            state: Set(WebhookState::Active),
+            stopped_by: Set(None),
+            stopped_at: Set(None),
+            deactivated_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&db)
+        .await?;
+        webhook_usage::Entity::insert(webhook_usage::ActiveModel {
+            webhook_id: Set(*id),
+            total_calls: Set(0),
+            total_errors: Set(0),
+            consecutive_errors: Set(0),
+            last_error: Set(None),
+            last_error_at: Set(None),
+            last_success_at: Set(None),
+            first_failure_at: Set(None),
+        })
+        .exec_without_returning(&db)
+        .await?;
+    }
+    // One delivery per attempt, ten deliveries per event, spread over the last 30 days.
+    const CATEGORIES: [&str; 5] = ["license", "order", "invoice", "user", "ticket"];
+    const CHUNK: usize = 1000;
+    let span = 30 * 24 * 3600;
+    let mut i = 0usize;
+    while i < n {
+        let m = CHUNK.min(n - i);
+        let mut evs = Vec::new();
+        let mut dels = Vec::new();
+        let mut atts = Vec::new();
+        for j in i..i + m {
+            let at = now - chrono::Duration::seconds((span * (n - j) / n) as i64);
+            let category = CATEGORIES[j % 5];
+            let event_type = format!("{category}.{}", ["created", "updated", "deleted"][j % 3]);
+            let event_id = if j % 10 == 0 {
+                let id = uuid::Uuid::now_v7();
+                evs.push(events::ActiveModel {
+                    id: Set(id),
+                    event_type: Set(event_type.clone()),
+                    category: Set(category.into()),
+                    payload: Set(format!(r#"{{"n":{j}}}"#)),
+                    idempotency_key: Set(None),
+                    created_at: Set(at),
+                });
+                id
+            } else {
+                match evs.last() {
+                    Some(e) => e.id.clone().unwrap(),
+                    None => dels
+                        .last()
+                        .map(|d: &deliveries::ActiveModel| d.event_id.clone().unwrap())
+                        .unwrap_or_default(),
+                }
+            };
+            let (status, code, outcome) = match j % 20 {
+                0 => (DeliveryStatus::Failed, 500, Outcome::ServerError),
+                1 => (DeliveryStatus::Failed, 404, Outcome::ClientError),
+                2 => (DeliveryStatus::Retrying, 503, Outcome::ServerError),
+                _ => (DeliveryStatus::Succeeded, 200, Outcome::Success),
+            };
+            let webhook_id = hooks[j % hooks.len()];
+            let delivery_id = uuid::Uuid::now_v7();
+            dels.push(deliveries::ActiveModel {
+                id: Set(delivery_id),
+                event_id: Set(event_id),
+                webhook_id: Set(webhook_id),
+                event_type: Set(event_type),
+                category: Set(category.into()),
+                status: Set(status),
+                attempt_count: Set(1),
+                quick_retry_count: Set(0),
+                next_attempt_at: Set(
+                    (status == DeliveryStatus::Retrying).then_some(now + chrono::Duration::hours(1))
+                ),
+                last_attempt_at: Set(Some(at)),
+                last_response_code: Set(Some(code)),
+                last_outcome: Set(Some(outcome)),
+                last_duration_ms: Set(Some((j % 400) as i32 + 5)),
+                lease_owner: Set(None),
+                lease_expires_at: Set(None),
+                created_at: Set(at),
+                updated_at: Set(at),
+                retry_slot: Set(1),
+                pending_trigger: Set(None),
+            });
+            atts.push(attempts::ActiveModel {
+                id: Set(uuid::Uuid::now_v7()),
+                delivery_id: Set(delivery_id),
+                webhook_id: Set(webhook_id),
+                attempt_number: Set(1),
+                trigger: Set(AttemptTrigger::Automatic),
+                started_at: Set(at),
+                duration_ms: Set((j % 400) as i32 + 5),
+                request_url: Set("https://hooks.example.com/herald".into()),
+                request_method: Set("POST".into()),
+                request_headers: Set(r#"{"content-type":"application/json"}"#.into()),
+                request_body: Set(Some(format!(r#"{{"n":{j}}}"#))),
+                response_status: Set(Some(code)),
+                response_headers: Set(Some("{}".into())),
+                response_body: Set(Some("ok".into())),
+                response_body_truncated: Set(false),
+                outcome: Set(outcome),
+                error: Set(None),
+                sent_by: Set(None),
+            });
+        }
+        if !evs.is_empty() {
+            events::Entity::insert_many(evs).exec_without_returning(&db).await?;
+        }
+        deliveries::Entity::insert_many(dels).exec_without_returning(&db).await?;
+        attempts::Entity::insert_many(atts).exec_without_returning(&db).await?;
+        i += m;
+    }
+    // Fresh statistics, as autovacuum (PostgreSQL) or `PRAGMA optimize` (SQLite) would have.
+    db.execute_unprepared("ANALYZE").await?;
+    println!(
+        "seeded {n} deliveries with one attempt each ({} events) over {n_webhooks} webhooks in {:.0} s",
+        n / 10,
+        seeding.elapsed().as_secs_f64()
+    );
+
+    let base = DeliveryQuery { limit: Some(50), ..Default::default() };
+    // A deep page: the cursor after 20 pages of the default view.
+    let mut deep = base.clone();
+    for _ in 0..20 {
+        let page = app::db::deliveries::list(&db, &deep).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        deep.cursor = page.next_cursor;
+    }
+    let cases: Vec<(&str, DeliveryQuery)> = vec![
+        ("default view (newest 50)", base.clone()),
+        ("status = failed", DeliveryQuery { status: Some(DeliveryStatus::Failed), ..base.clone() }),
+        ("status = retrying", DeliveryQuery { status: Some(DeliveryStatus::Retrying), ..base.clone() }),
+        ("one webhook", DeliveryQuery { webhook_id: Some(app::models::WebhookId(hooks[7])), ..base.clone() }),
+        ("event category", DeliveryQuery { category: Some("invoice".into()), ..base.clone() }),
+        ("event type", DeliveryQuery { event_type: Some("order.deleted".into()), ..base.clone() }),
+        ("search `billing`", DeliveryQuery { q: Some("billing".into()), ..base.clone() }),
+        ("search, rare `hooks77.`", DeliveryQuery { q: Some("hooks77.".into()), ..base.clone() }),
+        ("search, no match `zzz`", DeliveryQuery { q: Some("zzz".into()), ..base.clone() }),
+        (
+            "failed + category + type",
+            DeliveryQuery {
+                status: Some(DeliveryStatus::Failed),
+                category: Some("user".into()),
+                event_type: Some("user.updated".into()),
+                ..base.clone()
+            },
+        ),
+        ("last 24 h", DeliveryQuery { since: Some(now - chrono::Duration::hours(24)), ..base.clone() }),
+        (
+            "sort by response code",
+            DeliveryQuery {
+                sort: Some(DeliverySort::ResponseCode),
+                order: Some(SortOrder::Desc),
+                ..base.clone()
+            },
+        ),
+        ("sort by status", DeliveryQuery { sort: Some(DeliverySort::Status), ..base.clone() }),
+        ("page 21 (keyset cursor)", deep),
+    ];
+    println!("{:<32} {:>10} {:>10}", "query", "p50 ms", "p95 ms");
+    for (label, query) in cases {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let page = app::db::deliveries::list(&db, &query).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            std::hint::black_box(page);
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let (p50, p95, _) = percentiles(times);
+        println!("{label:<32} {p50:>10.1} {p95:>10.1}");
+    }
+    Ok(())
+}
