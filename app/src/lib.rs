@@ -30,7 +30,7 @@ use crate::pages::{
     not_found::NotFound,
     recover::RecoverPage,
     settings::SettingsPage,
-    webhooks::{NewWebhookPage, WebhookPage, WebhooksPage},
+    webhooks::{EditWebhookPage, NewWebhookPage, WebhookPage, WebhooksPage},
 };
 
 /// The HTML document rendered on the server around the app.
@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/webhooks") view=WebhooksPage/>
                     <Route path=path!("/webhooks/new") view=NewWebhookPage/>
                     <Route path=path!("/webhooks/:id") view=WebhookPage/>
+                    <Route path=path!("/webhooks/:id/edit") view=EditWebhookPage/>
                     <Route path=path!("/recover") view=RecoverPage/>
                     <Route path=path!("/settings") view=SettingsPage/>
                 </ParentRoute>

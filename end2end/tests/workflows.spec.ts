@@ -185,7 +185,7 @@ test("a payload holding <script> renders as inert text", async ({ page, baseURL 
   expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
 });
 
-test("create a webhook in the form: errors next to the field, the secret shown once", async ({ page }) => {
+test("create and edit a webhook in the form: errors next to the field, the secret shown once", async ({ page, baseURL }) => {
   await signIn(page);
   await page.getByRole("link", { name: "Webhooks" }).click();
   await page.getByTestId("new-webhook").click();
@@ -201,6 +201,21 @@ test("create a webhook in the form: errors next to the field, the secret shown o
   await page.getByTestId("open-webhook").click();
   await expect(page.getByTestId("webhook-name")).toContainText("Form-made");
   await expect(page.getByTestId("webhook-state").first()).toHaveText("Active");
+  const id = page.url().split("/").pop()!;
+
+  // Edit: a bad timeout is refused next to its field and nothing is stored; a good one is saved.
+  await page.getByTestId("edit-webhook").click();
+  await expect(page.getByLabel("Name")).toHaveValue("Form-made");
+  await page.getByLabel("Timeout (ms)").fill("99");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("error-timeout_ms")).toContainText("between 1000 and 30000");
+  expect((await api(baseURL!, "GET", `/webhooks/${id}`)).timeout_ms).toBe(15000);
+  await page.getByLabel("Timeout (ms)").fill("5000");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("saved")).toBeVisible();
+  await page.getByTestId("saved").getByRole("link").click();
+  await expect(page.getByText("5000 ms")).toBeVisible();
+  expect((await api(baseURL!, "GET", `/webhooks/${id}`)).timeout_ms).toBe(5000);
 });
 
 test("dashboard and settings: failing webhooks first, retention validation, activity", async ({ page, baseURL }) => {

@@ -16,7 +16,7 @@ use crate::{
     },
     components::{copy::CopyButton, format::timestamp, status_badge::WebhookStateBadge},
     error::AppError,
-    models::{WebhookAuth, WebhookCreate, WebhookId, WebhookPatch, WebhookState, WebhookWithUsage},
+    models::{Webhook, WebhookAuth, WebhookCreate, WebhookId, WebhookPatch, WebhookState, WebhookWithUsage},
 };
 
 #[component]
@@ -90,20 +90,70 @@ fn field_error(error: RwSignal<Option<AppError>>, field: &'static str) -> impl I
 
 #[component]
 pub fn NewWebhookPage() -> impl IntoView {
-    let name = RwSignal::new(String::new());
-    let url = RwSignal::new(String::new());
-    let description = RwSignal::new(String::new());
-    let types = RwSignal::new("*".to_owned());
-    let auth_kind = RwSignal::new("none".to_owned());
-    let user = RwSignal::new(String::new());
+    view! {
+        <Title text="New webhook"/>
+        <p><a href="/webhooks">"← Webhooks"</a></p>
+        <h1>"New webhook"</h1>
+        <WebhookForm existing=None/>
+    }
+}
+
+#[component]
+pub fn EditWebhookPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<WebhookId>().ok()));
+    let data = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_webhook(id, 1).await.map(|(w, _, _)| w.webhook),
+                None => Err(AppError::NotFound("This webhook".into())),
+            }
+        },
+    );
+    view! {
+        <Title text="Edit webhook"/>
+        <Transition fallback=|| view! { <p class="muted">"Loading the webhook…"</p> }>
+            {move || data.get().map(|r| match r {
+                Ok(w) => view! {
+                    <p><a href=format!("/webhooks/{}", w.id)>"← "{w.name.clone()}</a></p>
+                    <h1>"Edit webhook"</h1>
+                    <WebhookForm existing=Some(w)/>
+                }.into_any(),
+                Err(e) => view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// Creates a webhook (`existing: None`) or edits one. Editing leaves destination credentials as
+/// they are unless a new password or header value is typed.
+#[component]
+fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
+    use crate::models::WebhookAuthView;
+    let editing = existing.as_ref().map(|w| w.id);
+    let e = existing.clone();
+    let name = RwSignal::new(e.as_ref().map(|w| w.name.clone()).unwrap_or_default());
+    let url = RwSignal::new(e.as_ref().map(|w| w.url.clone()).unwrap_or_default());
+    let description = RwSignal::new(e.as_ref().map(|w| w.description.clone()).unwrap_or_default());
+    let types = RwSignal::new(e.as_ref().map(|w| w.event_types.join(", ")).unwrap_or_else(|| "*".into()));
+    let (kind0, user0, header0) = match e.as_ref().map(|w| w.auth.clone()) {
+        Some(WebhookAuthView::Basic { username }) => ("basic", username, "X-Api-Key".to_owned()),
+        Some(WebhookAuthView::ApiKey { header }) => ("api_key", String::new(), header),
+        _ => ("none", String::new(), "X-Api-Key".to_owned()),
+    };
+    let auth_kind = RwSignal::new(kind0.to_owned());
+    let user = RwSignal::new(user0);
     let secret = RwSignal::new(String::new());
-    let header = RwSignal::new("X-Api-Key".to_owned());
-    let timeout = RwSignal::new("15000".to_owned());
-    let enabled = RwSignal::new(true);
+    let header = RwSignal::new(header0);
+    let timeout =
+        RwSignal::new(e.as_ref().map(|w| w.timeout_ms.to_string()).unwrap_or_else(|| "15000".into()));
+    let enabled = RwSignal::new(e.as_ref().map(|w| w.enabled).unwrap_or(true));
     let error = RwSignal::new(None::<AppError>);
     let created = RwSignal::new(None::<(WebhookId, String)>);
+    let saved = RwSignal::new(false);
 
-    let save = Action::new(move |input: &WebhookCreate| {
+    let create = Action::new(move |input: &WebhookCreate| {
         let input = input.clone();
         async move {
             match create_webhook(input).await {
@@ -115,10 +165,23 @@ pub fn NewWebhookPage() -> impl IntoView {
             }
         }
     });
+    let update = Action::new(move |(id, patch): &(WebhookId, WebhookPatch)| {
+        let (id, patch) = (*id, patch.clone());
+        async move {
+            match update_webhook(id, patch).await {
+                Ok(_) => {
+                    error.set(None);
+                    saved.set(true);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        }
+    });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        saved.set(false);
         let timeout_ms = match timeout.get_untracked().trim().parse::<i32>() {
-            Ok(ms) => Some(ms),
+            Ok(ms) => ms,
             Err(_) => {
                 error.set(Some(AppError::Invalid {
                     field: "timeout_ms".into(),
@@ -127,7 +190,11 @@ pub fn NewWebhookPage() -> impl IntoView {
                 return;
             }
         };
-        let auth = match auth_kind.get_untracked().as_str() {
+        let kind = auth_kind.get_untracked();
+        // Editing: credentials change only when a new secret was typed, or auth was turned off.
+        let auth_changed =
+            editing.is_none() || kind == "none" && kind0 != "none" || !secret.get_untracked().is_empty();
+        let auth = match kind.as_str() {
             "basic" => {
                 WebhookAuth::Basic { username: user.get_untracked(), password: secret.get_untracked() }
             }
@@ -136,23 +203,42 @@ pub fn NewWebhookPage() -> impl IntoView {
             }
             _ => WebhookAuth::None,
         };
-        let event_types = types
+        let event_types: Vec<String> = types
             .get_untracked()
             .split([',', '\n'])
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
             .collect();
-        save.dispatch(WebhookCreate {
-            name: name.get_untracked(),
-            url: url.get_untracked(),
-            description: description.get_untracked(),
-            event_types,
-            auth,
-            headers: Default::default(),
-            timeout_ms,
-            retry_schedule: None,
-            enabled: Some(enabled.get_untracked()),
-        });
+        match editing {
+            None => {
+                create.dispatch(WebhookCreate {
+                    name: name.get_untracked(),
+                    url: url.get_untracked(),
+                    description: description.get_untracked(),
+                    event_types,
+                    auth,
+                    headers: Default::default(),
+                    timeout_ms: Some(timeout_ms),
+                    retry_schedule: None,
+                    enabled: Some(enabled.get_untracked()),
+                });
+            }
+            Some(id) => {
+                update.dispatch((
+                    id,
+                    WebhookPatch {
+                        name: Some(name.get_untracked()),
+                        url: Some(url.get_untracked()),
+                        description: Some(description.get_untracked()),
+                        event_types: Some(event_types),
+                        auth: auth_changed.then_some(auth),
+                        timeout_ms: Some(timeout_ms),
+                        enabled: Some(enabled.get_untracked()),
+                        ..Default::default()
+                    },
+                ));
+            }
+        }
     };
     let described = move |field: &'static str| {
         move || {
@@ -160,16 +246,19 @@ pub fn NewWebhookPage() -> impl IntoView {
                 .then(|| format!("{field}-error"))
         }
     };
+    let pending = move || create.pending().get() || update.pending().get();
     view! {
-        <Title text="New webhook"/>
-        <p><a href="/webhooks">"← Webhooks"</a></p>
-        <h1>"New webhook"</h1>
         {move || created.get().map(|(id, s)| view! {
             <div class="card" data-test="created">
                 <p class="strong">"Webhook created. Its signing secret is shown here once:"</p>
                 <p><code data-test="new-secret">{s.clone()}</code>" "<CopyButton text=s label="Copy secret"/></p>
                 <p><a href=format!("/webhooks/{id}") data-test="open-webhook">"Open the webhook"</a></p>
             </div>
+        })}
+        {move || (saved.get() && editing.is_some()).then(|| view! {
+            <p class="alert ok" role="status" data-test="saved">
+                "Saved. "<a href=format!("/webhooks/{}", editing.map(|i| i.to_string()).unwrap_or_default())>"Back to the webhook"</a>
+            </p>
         })}
         <Show when=move || created.get().is_none()>
             <form class="card form" on:submit=on_submit novalidate data-test="webhook-form">
@@ -193,9 +282,9 @@ pub fn NewWebhookPage() -> impl IntoView {
                 {field_error(error, "event_types")}
                 <label for="wh-auth">"Destination authentication"</label>
                 <select id="wh-auth" on:change=move |ev| auth_kind.set(event_target_value(&ev))>
-                    <option value="none">"None"</option>
-                    <option value="basic">"Basic (username and password)"</option>
-                    <option value="api_key">"API key header"</option>
+                    <option value="none" selected=kind0 == "none">"None"</option>
+                    <option value="basic" selected=kind0 == "basic">"Basic (username and password)"</option>
+                    <option value="api_key" selected=kind0 == "api_key">"API key header"</option>
                 </select>
                 <Show when=move || auth_kind.get() == "basic">
                     <label for="wh-user">"Username"</label>
@@ -207,14 +296,18 @@ pub fn NewWebhookPage() -> impl IntoView {
                 </Show>
                 <Show when=move || auth_kind.get() != "none">
                     <label for="wh-secret">{move || if auth_kind.get() == "basic" { "Password" } else { "Header value" }}</label>
-                    <input id="wh-secret" type="password" autocomplete="new-password" prop:value=move || secret.get() on:input=move |ev| secret.set(event_target_value(&ev))/>
+                    <input id="wh-secret" type="password" autocomplete="new-password" prop:value=move || secret.get()
+                        placeholder=if editing.is_some() { "unchanged" } else { "" }
+                        on:input=move |ev| secret.set(event_target_value(&ev))/>
                 </Show>
                 {field_error(error, "auth")}
                 <label for="wh-timeout">"Timeout (ms)"</label>
                 <input id="wh-timeout" inputmode="numeric" prop:value=move || timeout.get() on:input=move |ev| timeout.set(event_target_value(&ev)) aria-describedby=described("timeout_ms")/>
                 {field_error(error, "timeout_ms")}
                 <label class="check"><input type="checkbox" prop:checked=move || enabled.get() on:change=move |ev| enabled.set(event_target_checked(&ev))/>" Active"</label>
-                <button type="submit" class="primary" data-test="save-webhook" disabled=move || save.pending().get()>"Create webhook"</button>
+                <button type="submit" class="primary" data-test="save-webhook" disabled=pending>
+                    {if editing.is_some() { "Save changes" } else { "Create webhook" }}
+                </button>
             </form>
         </Show>
     }
@@ -337,9 +430,14 @@ pub fn WebhookPage() -> impl IntoView {
                                 {hook.stopped_by.clone().map(|by| view! { <p class="muted small">"Stopped by "{by}{hook.stopped_at.map(|t| format!(" at {}", timestamp(t)))}</p> })}
                                 {hook.deactivated_at.map(|t| view! { <p class="muted small">"Deactivated after too many errors at "{timestamp(t)}</p> })}
                             </div>
-                            <Show when=move || can_write.get() && !inactive>
-                                <button type="button" data-test="stop-webhook" on:click=move |_| { toggle.dispatch((id, false)); }>"Stop"</button>
-                            </Show>
+                            <div class="head-actions">
+                                <Show when=move || can_write.get()>
+                                    <a class="button" href=format!("/webhooks/{id}/edit") data-test="edit-webhook">"Edit"</a>
+                                </Show>
+                                <Show when=move || can_write.get() && !inactive>
+                                    <button type="button" data-test="stop-webhook" on:click=move |_| { toggle.dispatch((id, false)); }>"Stop"</button>
+                                </Show>
+                            </div>
                         </header>
                         <Show when=move || can_write.get() && inactive>
                             <form class="card reactivate" data-test="reactivate-form"
