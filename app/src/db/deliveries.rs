@@ -34,6 +34,44 @@ pub(crate) fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
 }
 
+/// Webhooks whose name or URL, and event types that, contain `q` (ignoring case), as a filter
+/// on deliveries; `None` when nothing matches.
+async fn search_terms(db: &DatabaseConnection, q: &str) -> Result<Option<Condition>, DbErr> {
+    let needle = q.to_lowercase();
+    let hooks: Vec<(Uuid, String, String)> = webhooks::Entity::find()
+        .select_only()
+        .columns([webhooks::Column::Id, webhooks::Column::Name, webhooks::Column::Url])
+        .into_tuple()
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = hooks
+        .into_iter()
+        .filter(|(_, name, url)| {
+            name.to_lowercase().contains(&needle) || url.to_lowercase().contains(&needle)
+        })
+        .map(|(id, _, _)| id)
+        .collect();
+    let types: Vec<String> = events::Entity::find()
+        .select_only()
+        .column(events::Column::EventType)
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    let types: Vec<String> = types.into_iter().filter(|t| t.to_lowercase().contains(&needle)).collect();
+    if ids.is_empty() && types.is_empty() {
+        return Ok(None);
+    }
+    let mut any = Condition::any();
+    if !ids.is_empty() {
+        any = any.add(deliveries::Column::WebhookId.is_in(ids));
+    }
+    if !types.is_empty() {
+        any = any.add(deliveries::Column::EventType.is_in(types));
+    }
+    Ok(Some(any))
+}
+
 /// The delivery log: newest first, filtered, keyset-paginated.
 pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page<DeliveryRow>, ListError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
@@ -57,13 +95,13 @@ pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page
         select = select.filter(deliveries::Column::Category.eq(category));
     }
     if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        select = select.filter(
-            Condition::any()
-                .add(webhooks::Column::Name.like(&pattern))
-                .add(webhooks::Column::Url.like(&pattern))
-                .add(deliveries::Column::EventType.like(&pattern)),
-        );
+        // Search is resolved against the small tables first (webhooks, and the distinct event
+        // types), case-insensitively on both databases; the log is then filtered by id and type
+        // through its indexes. A search that matches nothing never scans the log.
+        match search_terms(db, q).await? {
+            Some(cond) => select = select.filter(cond),
+            None => return Ok(Page { items: Vec::new(), next_cursor: None }),
+        }
     }
     let sort = query.sort.unwrap_or_default();
     let desc = query.order.unwrap_or_default() == SortOrder::Desc;
