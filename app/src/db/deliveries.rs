@@ -64,7 +64,16 @@ async fn search_terms(db: &DatabaseConnection, q: &str) -> Result<Option<Conditi
     }
     let mut any = Condition::any();
     if !ids.is_empty() {
-        any = any.add(deliveries::Column::WebhookId.is_in(ids));
+        // SQLite would pick the webhook index for the IN list and then sort every match by
+        // time (292 ms for a term matching 20 of 100 webhooks at 1M deliveries); the unary `+`
+        // keeps it walking the time index and stopping after a page. PostgreSQL's planner weighs
+        // both with its statistics.
+        let column = if super::is_postgres(db) {
+            Expr::col((deliveries::Entity, deliveries::Column::WebhookId))
+        } else {
+            Expr::cust(r#"+"deliveries"."webhook_id""#)
+        };
+        any = any.add(column.is_in(ids));
     }
     if !types.is_empty() {
         any = any.add(deliveries::Column::EventType.is_in(types));

@@ -194,6 +194,25 @@ pub async fn find(db: &DatabaseConnection, id: JobId) -> Result<Option<Job>, DbE
     Ok(jobs::Entity::find_by_id(id.0).one(db).await?.map(Job::from))
 }
 
+/// Extends a running job's lease while its worker still holds it; false when another worker
+/// has taken it over (the lease had expired).
+pub async fn renew_lease(
+    db: &DatabaseConnection,
+    id: Uuid,
+    worker: &str,
+    lease: chrono::Duration,
+) -> Result<bool, DbErr> {
+    let changed = jobs::Entity::update_many()
+        .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(now() + lease))
+        .filter(jobs::Column::Id.eq(id))
+        .filter(jobs::Column::LeaseOwner.eq(worker))
+        .filter(jobs::Column::Status.eq("running"))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(changed > 0)
+}
+
 /// Leases the oldest job that is queued, or running under an expired lease (its process died).
 pub async fn claim(
     db: &DatabaseConnection,

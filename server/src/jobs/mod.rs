@@ -3,7 +3,7 @@
 //! batch, so a job interrupted by a restart resumes where it stopped. A partial unique index
 //! keeps to one open purge however many processes share the database.
 
-mod purge;
+pub mod purge;
 
 use std::{sync::Arc, time::Duration};
 
@@ -79,7 +79,10 @@ impl JobRunner {
     async fn run_one(&self, job: &app::db::entities::jobs::Model, shutdown: &CancellationToken) {
         match job.kind.as_str() {
             jobs::BULK_RETRY => self.bulk_retry(job, shutdown).await,
-            jobs::PURGE => purge::run_job(&self.db, job, &self.settings).await,
+            jobs::PURGE => {
+                let lease = chrono::Duration::seconds(LEASE_SECS);
+                purge::run_job(&self.db, job, &self.settings, &self.worker, lease).await
+            }
             other => {
                 let _ = jobs::finish(&self.db, job.id, Some(format!("unknown job kind `{other}`"))).await;
             }

@@ -57,9 +57,30 @@ pub async fn run_purge(
     result
 }
 
-pub async fn run_job(db: &DatabaseConnection, job: &app::db::entities::jobs::Model, settings: &JobSettings) {
+/// Runs a queued purge, renewing its lease while it works so that no other process takes it
+/// over however long it takes.
+pub async fn run_job(
+    db: &DatabaseConnection,
+    job: &app::db::entities::jobs::Model,
+    settings: &JobSettings,
+    worker: &str,
+    lease: chrono::Duration,
+) {
     let actor = job.created_by.as_deref().unwrap_or("jobs");
-    let outcome = run_purge(db, settings, false, actor).await;
+    let purge = run_purge(db, settings, false, actor);
+    tokio::pin!(purge);
+    let renew_every = (lease / 3).to_std().unwrap_or(Duration::from_secs(10));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut purge => break outcome,
+            _ = ticker.tick() => {
+                if let Err(e) = jobs::renew_lease(db, job.id, worker, lease).await {
+                    tracing::warn!(error = %e, "cannot renew the purge's lease");
+                }
+            }
+        }
+    };
     let error = match outcome {
         Ok(report) => {
             let _ = jobs::set_progress(db, job.id, report.total() as i64).await;

@@ -133,7 +133,8 @@ async fn delivery_pages_neither_skip_nor_repeat_while_events_arrive(backend: Bac
     assert_eq!(ids(&page).len(), 5, "search ignores case, on both databases");
     let page = call(&app, &key, reqwest::Method::GET, "/api/v1/deliveries?q=ALL&limit=250", None).await;
     assert_eq!(ids(&page).len() as u32, 9 + n - 100, "search matches the webhook name");
-    let page = call(&app, &key, reqwest::Method::GET, "/api/v1/deliveries?q=127.0.0.1:9&limit=250", None).await;
+    let page =
+        call(&app, &key, reqwest::Method::GET, "/api/v1/deliveries?q=127.0.0.1:9&limit=250", None).await;
     assert_eq!(ids(&page).len() as u32, 9 + n - 100, "search matches the webhook URL");
     let page = call(&app, &key, reqwest::Method::GET, "/api/v1/deliveries?q=nowhere&limit=250", None).await;
     assert_eq!(ids(&page).len(), 0, "a search that matches nothing");

@@ -25,6 +25,7 @@ both_databases!(
     an_interrupted_bulk_job_resumes_at_its_cursor,
     purging_200k_attempts_runs_in_batches_while_deliveries_go_on,
     retention_settings_purge_on_demand_and_the_activity_log_through_the_api,
+    a_long_purge_keeps_its_lease_so_no_other_process_takes_it,
 );
 
 async fn counts(db: &sea_orm::DatabaseConnection) -> (u64, u64, u64) {
@@ -423,5 +424,103 @@ async fn retention_settings_purge_on_demand_and_the_activity_log_through_the_api
     assert!(seen.len() >= 5, "{seen:?}");
     let (status, _) = api.call(Method::GET, "/activity?limit=0", None).await;
     assert_eq!(status, 422);
+    app.stop().await;
+}
+
+async fn a_long_purge_keeps_its_lease_so_no_other_process_takes_it(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.purge_interval_secs = 0).await;
+    let api = app.api().await;
+    let rx = Receiver::start().await;
+    let (webhook, _) = api.webhook(json!({"name": "old", "url": rx.url("/ok"), "event_types": ["*"]})).await;
+    api.event("old.one", json!({})).await;
+    let delivery = eventually("the delivery", Duration::from_secs(20), || async {
+        let rows = api.deliveries_of(&webhook).await;
+        rows.first()
+            .filter(|d| d["status"] == "succeeded")
+            .map(|d| d["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap())
+    })
+    .await;
+    let old = app::db::now() - chrono::Duration::days(40);
+    deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::CreatedAt, Expr::value(old))
+        .col_expr(deliveries::Column::LastAttemptAt, Expr::value(old))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let rows = (0..20_000).map(|i| attempts::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        delivery_id: Set(delivery),
+        webhook_id: Set(webhook.parse().unwrap()),
+        attempt_number: Set(i + 2),
+        trigger: Set(app::models::AttemptTrigger::Automatic),
+        started_at: Set(old),
+        duration_ms: Set(1),
+        request_url: Set("https://example.com/".into()),
+        request_method: Set("POST".into()),
+        request_headers: Set("{}".into()),
+        request_body: Set(None),
+        response_status: Set(Some(200)),
+        response_headers: Set(None),
+        response_body: Set(None),
+        response_body_truncated: Set(false),
+        outcome: Set(app::models::Outcome::Success),
+        error: Set(None),
+        sent_by: Set(None),
+    });
+    for chunk in rows.collect::<Vec<_>>().chunks(1000) {
+        attempts::Entity::insert_many(chunk.to_vec()).exec_without_returning(&app.db).await.unwrap();
+    }
+
+    // Worker A runs the purge with a lease far shorter than the purge (100-row batches). The
+    // server's own job runner is a second worker that would take over an expired lease too.
+    let lease = chrono::Duration::milliseconds(300);
+    let job = jobs::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        kind: Set("purge".into()),
+        status: Set("running".into()),
+        params: Set("{}".into()),
+        progress_done: Set(0),
+        progress_total: Set(None),
+        cursor: Set(None),
+        error: Set(None),
+        lease_owner: Set(Some("worker-a".into())),
+        lease_expires_at: Set(Some(app::db::now() + lease)),
+        created_by: Set(Some("test".into())),
+        created_at: Set(app::db::now()),
+        started_at: Set(Some(app::db::now())),
+        finished_at: Set(None),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let settings = herald_server::jobs::JobSettings {
+        retention: RetentionPolicy::default(),
+        purge_interval: None,
+        purge_batch: 100,
+    };
+    let db = app.db.clone();
+    let started = std::time::Instant::now();
+    let run = tokio::spawn(async move {
+        herald_server::jobs::purge::run_job(&db, &job, &settings, "worker-a", lease).await;
+    });
+    let mut checks = 0;
+    while !run.is_finished() {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if run.is_finished() {
+            break;
+        }
+        let stolen = app::db::jobs::claim(&app.db, "worker-b", lease).await.unwrap();
+        assert!(stolen.is_none(), "worker B took over a purge that was still running: {stolen:?}");
+        checks += 1;
+    }
+    run.await.unwrap();
+    println!(
+        "purge of 20,001 attempts in 100-row batches took {:.1} s; {checks} takeover attempts refused",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(checks >= 2, "the purge outlived its lease several times over ({checks} checks)");
+    assert_eq!(attempts::Entity::find().count(&app.db).await.unwrap(), 0);
+    let finished = jobs::Entity::find().all(&app.db).await.unwrap();
+    assert!(finished.iter().all(|j| j.status == "succeeded"), "{finished:?}");
     app.stop().await;
 }
