@@ -134,6 +134,14 @@ mod tests {
     }
 
     #[test]
+    fn keys_keep_the_order_they_were_sent_in() {
+        let pretty = pretty_json(r#"{"zeta":1,"alpha":{"y":2,"b":3}}"#).unwrap();
+        let keys: Vec<String> =
+            tokenize(&pretty).into_iter().filter(|(k, _)| *k == Token::Key).map(|(_, t)| t).collect();
+        assert_eq!(keys, ["\"zeta\"", "\"alpha\"", "\"y\"", "\"b\""]);
+    }
+
+    #[test]
     fn escaped_quotes_stay_inside_strings() {
         let tokens = tokenize(r#"{"k": "say \"hi\""}"#);
         let strings: Vec<&(Token, String)> = tokens.iter().filter(|(k, _)| *k == Token::Str).collect();
