@@ -39,3 +39,9 @@ impl From<sea_orm::DbErr> for AppError {
         AppError::Internal
     }
 }
+
+impl From<crate::models::FieldError> for AppError {
+    fn from(e: crate::models::FieldError) -> Self {
+        AppError::Invalid { field: e.field, message: e.message }
+    }
+}

@@ -2,6 +2,9 @@
 
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
+use super::state;
+
 use crate::{
     error::AppError,
     models::{
@@ -9,11 +12,6 @@ use crate::{
         JobId, Page,
     },
 };
-
-#[cfg(feature = "ssr")]
-fn state() -> crate::state::AppState {
-    expect_context::<crate::state::AppState>()
-}
 
 #[server(prefix = "/rpc", endpoint = "list_deliveries")]
 pub async fn list_deliveries(query: DeliveryQuery) -> Result<Page<DeliveryRow>, AppError> {
@@ -62,7 +60,7 @@ pub async fn bulk_retry(filter: BulkRetryFilter, start: bool) -> Result<BulkRetr
     let accepted = start_bulk_retry(&state.db, &filter, !start, &format!("user {}", user.email))
         .await
         .map_err(|e| match e {
-            BulkRetryError::Invalid(f) => AppError::Invalid { field: f.field, message: f.message },
+            BulkRetryError::Invalid(f) => f.into(),
             BulkRetryError::Inactive(m) => AppError::Conflict(m),
             BulkRetryError::Db(e) => e.into(),
         })?;

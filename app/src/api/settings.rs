@@ -2,15 +2,13 @@
 
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
+use super::state;
+
 use crate::{
     error::AppError,
     models::{ActivityEntry, ApiKeyId, ApiKeyRow, OutboxEmail, Page, RetentionPolicy, UserRow},
 };
-
-#[cfg(feature = "ssr")]
-fn state() -> crate::state::AppState {
-    expect_context::<crate::state::AppState>()
-}
 
 #[server(prefix = "/rpc", endpoint = "get_retention")]
 pub async fn get_retention() -> Result<RetentionPolicy, AppError> {
@@ -22,7 +20,7 @@ pub async fn get_retention() -> Result<RetentionPolicy, AppError> {
 #[server(prefix = "/rpc", endpoint = "save_retention", input = leptos::server_fn::codec::Json)]
 pub async fn save_retention(policy: RetentionPolicy) -> Result<RetentionPolicy, AppError> {
     let user = crate::auth::current_admin().await?;
-    policy.validate().map_err(|e| AppError::Invalid { field: e.field, message: e.message })?;
+    policy.validate()?;
     crate::db::retention::save_policy(&state().db, &policy, &format!("user {}", user.email)).await?;
     Ok(policy)
 }

@@ -4,22 +4,15 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
+use super::state;
+
 use crate::{
     error::AppError,
     models::{
         CreatedWebhook, DeliveryRow, Webhook, WebhookCreate, WebhookId, WebhookPatch, WebhookWithUsage,
     },
 };
-
-#[cfg(feature = "ssr")]
-fn state() -> crate::state::AppState {
-    expect_context::<crate::state::AppState>()
-}
-
-#[cfg(feature = "ssr")]
-fn invalid(e: crate::models::FieldError) -> AppError {
-    AppError::Invalid { field: e.field, message: e.message }
-}
 
 #[server(prefix = "/rpc", endpoint = "list_webhooks")]
 pub async fn list_webhooks() -> Result<Vec<WebhookWithUsage>, AppError> {
@@ -51,14 +44,14 @@ pub async fn get_webhook(
 #[server(prefix = "/rpc", endpoint = "create_webhook")]
 pub async fn create_webhook(input: WebhookCreate) -> Result<CreatedWebhook, AppError> {
     let user = crate::auth::current_admin().await?;
-    input.validate().map_err(invalid)?;
+    input.validate()?;
     Ok(crate::db::webhooks::create(&state().db, input, &format!("user {}", user.email)).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "update_webhook")]
 pub async fn update_webhook(id: WebhookId, patch: WebhookPatch) -> Result<Webhook, AppError> {
     let user = crate::auth::current_admin().await?;
-    patch.validate().map_err(invalid)?;
+    patch.validate()?;
     crate::db::webhooks::update(&state().db, id, patch, &format!("user {}", user.email))
         .await?
         .ok_or_else(|| AppError::NotFound("This webhook".into()))

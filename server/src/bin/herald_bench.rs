@@ -19,8 +19,8 @@ use std::{
 
 use anyhow::{bail, Context};
 use app::{
-    db::entities::{attempts, deliveries, events, webhook_usage, webhooks},
-    models::{AttemptTrigger, DeliveryQuery, DeliverySort, DeliveryStatus, Outcome, SortOrder, WebhookState},
+    db::entities::{attempts, deliveries, events},
+    models::{AttemptTrigger, DeliveryQuery, DeliverySort, DeliveryStatus, Outcome, SortOrder},
 };
 use axum::{extract::State, http::HeaderMap, routing::post, Router};
 use clap::{Parser, Subcommand};
@@ -398,43 +398,15 @@ async fn log_query(database_url: &str, n: usize, n_webhooks: usize, runs: usize)
     Migrator::up(&db, None).await?;
     let seeding = Instant::now();
     let now = app::db::now();
-    let hooks: Vec<uuid::Uuid> = (0..n_webhooks).map(|_| uuid::Uuid::now_v7()).collect();
-    for (i, id) in hooks.iter().enumerate() {
-        webhooks::Entity::insert(webhooks::ActiveModel {
-            id: Set(*id),
-            name: Set(format!("{} service {i}", ["billing", "shipping", "crm", "search", "audit"][i % 5])),
-            url: Set(format!("https://hooks{i}.example.com/herald")),
-            description: Set(String::new()),
-            secret: Set(app::db::webhooks::new_secret()),
-            previous_secret: Set(None),
-            previous_secret_expires_at: Set(None),
-            auth: Set(r#"{"type":"none"}"#.into()),
-            headers: Set("{}".into()),
-            event_types: Set(r#"["*"]"#.into()),
-            timeout_ms: Set(15000),
-            retry_schedule: Set(None),
-            enabled: Set(true),
-            state: Set(WebhookState::Active),
-            stopped_by: Set(None),
-            stopped_at: Set(None),
-            deactivated_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(&db)
-        .await?;
-        webhook_usage::Entity::insert(webhook_usage::ActiveModel {
-            webhook_id: Set(*id),
-            total_calls: Set(0),
-            total_errors: Set(0),
-            consecutive_errors: Set(0),
-            last_error: Set(None),
-            last_error_at: Set(None),
-            last_success_at: Set(None),
-            first_failure_at: Set(None),
-        })
-        .exec_without_returning(&db)
-        .await?;
+    let mut hooks: Vec<uuid::Uuid> = Vec::with_capacity(n_webhooks);
+    for i in 0..n_webhooks {
+        let input = app::models::WebhookCreate {
+            name: format!("{} service {i}", ["billing", "shipping", "crm", "search", "audit"][i % 5]),
+            url: format!("https://hooks{i}.example.com/herald"),
+            event_types: vec!["*".into()],
+            ..Default::default()
+        };
+        hooks.push(app::db::webhooks::create(&db, input, "bench").await?.webhook.id.0);
     }
     // One delivery per attempt, ten deliveries per event, spread over the last 30 days.
     const CATEGORIES: [&str; 5] = ["license", "order", "invoice", "user", "ticket"];

@@ -28,6 +28,66 @@ both_databases!(
     a_long_purge_keeps_its_lease_so_no_other_process_takes_it,
 );
 
+/// A job row as a process would have left it: `owner` holds its lease until `lease_until`.
+fn job_row(
+    kind: &str,
+    status: &str,
+    params: String,
+    owner: &str,
+    lease_until: chrono::DateTime<chrono::Utc>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> jobs::ActiveModel {
+    jobs::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        kind: Set(kind.into()),
+        status: Set(status.into()),
+        params: Set(params),
+        progress_done: Set(0),
+        progress_total: Set(None),
+        cursor: Set(None),
+        error: Set(None),
+        lease_owner: Set(Some(owner.into())),
+        lease_expires_at: Set(Some(lease_until)),
+        created_by: Set(Some("test".into())),
+        created_at: Set(at),
+        started_at: Set(Some(at)),
+        finished_at: Set((status == "succeeded" || status == "failed").then_some(at)),
+    }
+}
+
+/// `n` successful attempts of one delivery, all started at `at`, inserted 1000 at a time.
+async fn seed_attempts(
+    db: &sea_orm::DatabaseConnection,
+    delivery: uuid::Uuid,
+    webhook: uuid::Uuid,
+    n: usize,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let rows = chunk.iter().map(|i| attempts::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            delivery_id: Set(delivery),
+            webhook_id: Set(webhook),
+            attempt_number: Set(*i as i32 + 2),
+            trigger: Set(app::models::AttemptTrigger::Automatic),
+            started_at: Set(at),
+            duration_ms: Set(12),
+            request_url: Set("https://example.com/hook".into()),
+            request_method: Set("POST".into()),
+            request_headers: Set(r#"{"content-type":"application/json"}"#.into()),
+            request_body: Set(Some(r#"{"n":1}"#.into())),
+            response_status: Set(Some(200)),
+            response_headers: Set(Some("{}".into())),
+            response_body: Set(Some("ok".into())),
+            response_body_truncated: Set(false),
+            outcome: Set(app::models::Outcome::Success),
+            error: Set(None),
+            sent_by: Set(None),
+        });
+        attempts::Entity::insert_many(rows).exec_without_returning(db).await.unwrap();
+    }
+}
+
 async fn counts(db: &sea_orm::DatabaseConnection) -> (u64, u64, u64) {
     (
         events::Entity::find().count(db).await.unwrap(),
@@ -86,25 +146,11 @@ async fn purge_removes_old_finished_rows_and_keeps_the_rest(backend: Backend) {
     .await;
     for (finished_days_ago, status) in [(10, "succeeded"), (1, "succeeded"), (10, "running")] {
         let at = app::db::now() - chrono::Duration::days(finished_days_ago);
-        jobs::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            kind: Set("bulk_retry".into()),
-            status: Set(status.into()),
-            params: Set("{}".into()),
-            progress_done: Set(0),
-            progress_total: Set(None),
-            cursor: Set(None),
-            error: Set(None),
-            lease_owner: Set(Some("elsewhere".into())),
-            lease_expires_at: Set(Some(app::db::now() + chrono::Duration::hours(1))),
-            created_by: Set(None),
-            created_at: Set(at),
-            started_at: Set(Some(at)),
-            finished_at: Set((status != "running").then_some(at)),
-        }
-        .insert(&app.db)
-        .await
-        .unwrap();
+        let lease_until = app::db::now() + chrono::Duration::hours(1);
+        job_row("bulk_retry", status, "{}".into(), "elsewhere", lease_until, at)
+            .insert(&app.db)
+            .await
+            .unwrap();
     }
 
     let settings = herald_server::jobs::JobSettings {
@@ -172,25 +218,11 @@ async fn an_interrupted_bulk_job_resumes_at_its_cursor(backend: Backend) {
         status: Some(vec![DeliveryStatus::Failed, DeliveryStatus::Held]),
         ..Default::default()
     };
-    let job = jobs::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        kind: Set("bulk_retry".into()),
-        status: Set("running".into()),
-        params: Set(serde_json::to_string(&filter).unwrap()),
-        progress_done: Set(0),
-        progress_total: Set(Some(10)),
-        cursor: Set(None),
-        error: Set(None),
-        lease_owner: Set(Some("dead-process".into())),
-        lease_expires_at: Set(Some(app::db::now() + chrono::Duration::minutes(5))),
-        created_by: Set(Some("test".into())),
-        created_at: Set(app::db::now()),
-        started_at: Set(Some(app::db::now())),
-        finished_at: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    let lease_until = app::db::now() + chrono::Duration::minutes(5);
+    let params = serde_json::to_string(&filter).unwrap();
+    let mut row = job_row("bulk_retry", "running", params, "dead-process", lease_until, app::db::now());
+    row.progress_total = Set(Some(10));
+    let job = row.insert(&app.db).await.unwrap();
     let lease = chrono::Duration::minutes(5);
     let first = app::db::jobs::bulk_retry_step(&app.db, &job, "dead-process", 4, lease).await.unwrap();
     assert_eq!(first, Some(4));
@@ -275,30 +307,7 @@ async fn purging_200k_attempts_runs_in_batches_while_deliveries_go_on(backend: B
         .await
         .unwrap();
     let seeding = std::time::Instant::now();
-    let webhook_id: uuid::Uuid = old_webhook.parse().unwrap();
-    for chunk in (0..OLD).collect::<Vec<_>>().chunks(1000) {
-        let rows = chunk.iter().map(|i| attempts::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            delivery_id: Set(old_delivery),
-            webhook_id: Set(webhook_id),
-            attempt_number: Set(*i as i32 + 2),
-            trigger: Set(app::models::AttemptTrigger::Automatic),
-            started_at: Set(old),
-            duration_ms: Set(12),
-            request_url: Set("https://example.com/hook".into()),
-            request_method: Set("POST".into()),
-            request_headers: Set(r#"{"content-type":"application/json"}"#.into()),
-            request_body: Set(Some(r#"{"n":1}"#.into())),
-            response_status: Set(Some(200)),
-            response_headers: Set(Some("{}".into())),
-            response_body: Set(Some("ok".into())),
-            response_body_truncated: Set(false),
-            outcome: Set(app::models::Outcome::Success),
-            error: Set(None),
-            sent_by: Set(None),
-        });
-        attempts::Entity::insert_many(rows).exec_without_returning(&app.db).await.unwrap();
-    }
+    seed_attempts(&app.db, old_delivery, old_webhook.parse().unwrap(), OLD, old).await;
     println!("seeded {OLD} old attempts in {:.1} s", seeding.elapsed().as_secs_f64());
 
     let baseline = delivery_run(&app, &api, 200, 200).await;
@@ -447,52 +456,15 @@ async fn a_long_purge_keeps_its_lease_so_no_other_process_takes_it(backend: Back
         .exec(&app.db)
         .await
         .unwrap();
-    let rows = (0..20_000).map(|i| attempts::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        delivery_id: Set(delivery),
-        webhook_id: Set(webhook.parse().unwrap()),
-        attempt_number: Set(i + 2),
-        trigger: Set(app::models::AttemptTrigger::Automatic),
-        started_at: Set(old),
-        duration_ms: Set(1),
-        request_url: Set("https://example.com/".into()),
-        request_method: Set("POST".into()),
-        request_headers: Set("{}".into()),
-        request_body: Set(None),
-        response_status: Set(Some(200)),
-        response_headers: Set(None),
-        response_body: Set(None),
-        response_body_truncated: Set(false),
-        outcome: Set(app::models::Outcome::Success),
-        error: Set(None),
-        sent_by: Set(None),
-    });
-    for chunk in rows.collect::<Vec<_>>().chunks(1000) {
-        attempts::Entity::insert_many(chunk.to_vec()).exec_without_returning(&app.db).await.unwrap();
-    }
+    seed_attempts(&app.db, delivery, webhook.parse().unwrap(), 20_000, old).await;
 
     // Worker A runs the purge with a lease far shorter than the purge (100-row batches). The
     // server's own job runner is a second worker that would take over an expired lease too.
     let lease = chrono::Duration::milliseconds(300);
-    let job = jobs::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        kind: Set("purge".into()),
-        status: Set("running".into()),
-        params: Set("{}".into()),
-        progress_done: Set(0),
-        progress_total: Set(None),
-        cursor: Set(None),
-        error: Set(None),
-        lease_owner: Set(Some("worker-a".into())),
-        lease_expires_at: Set(Some(app::db::now() + lease)),
-        created_by: Set(Some("test".into())),
-        created_at: Set(app::db::now()),
-        started_at: Set(Some(app::db::now())),
-        finished_at: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    let job = job_row("purge", "running", "{}".into(), "worker-a", app::db::now() + lease, app::db::now())
+        .insert(&app.db)
+        .await
+        .unwrap();
     let settings = herald_server::jobs::JobSettings {
         retention: RetentionPolicy::default(),
         purge_interval: None,
