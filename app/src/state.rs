@@ -7,6 +7,8 @@ use sea_orm::DatabaseConnection;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: DatabaseConnection,
+    /// Stores events from the API in batches (group commit).
+    pub ingest: crate::db::events::IngestQueue,
     pub web: WebSettings,
     pub api: ApiSettings,
     /// Tells the delivery engine of this process that deliveries became due (a new event, a

@@ -91,8 +91,12 @@ export class Receiver {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}${path}`;
   }
 
+  /** Stops at once: Herald keeps connections alive and may be mid-request (a retry, a
+   *  `webhook.deactivated` event), which would otherwise hold `close` open. */
   async stop() {
-    await new Promise((resolve) => this.server.close(resolve));
+    const closed = new Promise((resolve) => this.server.close(resolve));
+    this.server.closeAllConnections();
+    await closed;
   }
 }
 

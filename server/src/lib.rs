@@ -57,6 +57,7 @@ pub fn app_state(config: &Config, db: DatabaseConnection) -> AppState {
         .build();
     AppState {
         leptos_options,
+        ingest: app::db::events::IngestQueue::start(db.clone()),
         db,
         web: WebSettings {
             session_ttl: chrono::Duration::hours(i64::from(config.session_ttl_hours)),

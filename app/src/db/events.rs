@@ -16,6 +16,15 @@ use crate::models::{
     WebhookState,
 };
 
+/// An event as the API accepted it, before it is stored.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub event_type: String,
+    /// The JSON payload exactly as it was sent.
+    pub payload: String,
+    pub idempotency_key: Option<String>,
+}
+
 /// Stores an event and its deliveries in one transaction. A repeated idempotency key returns the
 /// original event and stores nothing, also when two requests with the same key race.
 pub async fn ingest<C: ConnectionTrait + TransactionTrait>(
@@ -24,90 +33,200 @@ pub async fn ingest<C: ConnectionTrait + TransactionTrait>(
     payload: String,
     idempotency_key: Option<String>,
 ) -> Result<EventAccepted, DbErr> {
-    if let Some(key) = &idempotency_key {
-        if let Some(existing) = find_by_idempotency_key(db, key).await? {
-            return duplicate_of(db, existing).await;
-        }
-    }
-    match insert_with_deliveries(db, event_type, payload, idempotency_key.clone()).await {
+    let event = NewEvent { event_type: event_type.to_owned(), payload, idempotency_key };
+    match ingest_many(db, std::slice::from_ref(&event)).await {
+        Ok(mut accepted) => Ok(accepted.remove(0)),
+        // Another request stored the same key between our check and our insert.
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            let key = idempotency_key.ok_or(e)?;
+            let key = event.idempotency_key.ok_or(e)?;
             let existing = find_by_idempotency_key(db, &key).await?.ok_or_else(|| {
                 DbErr::Custom(format!("idempotency key {key} conflicted but is not stored"))
             })?;
             duplicate_of(db, existing).await
         }
-        other => other,
+        Err(e) => Err(e),
     }
 }
 
-async fn insert_with_deliveries<C: ConnectionTrait + TransactionTrait>(
+/// Stores a batch of events and their deliveries in one transaction (multi-row inserts, the
+/// webhooks read once), answering for each event in order. An idempotency key already stored,
+/// or repeated within the batch, answers the first event with that key and stores nothing.
+/// Fails as a whole, for example when a concurrent request stored one of the keys meanwhile;
+/// `ingest` then settles that event alone.
+pub async fn ingest_many<C: ConnectionTrait + TransactionTrait>(
     db: &C,
-    event_type: &str,
-    payload: String,
-    idempotency_key: Option<String>,
-) -> Result<EventAccepted, DbErr> {
+    batch: &[NewEvent],
+) -> Result<Vec<EventAccepted>, DbErr> {
     let at = now();
-    let event_id = EventId::new();
-    let category = category_of(event_type).to_owned();
-    let txn = db.begin().await?;
-    events::ActiveModel {
-        id: Set(event_id.0),
-        event_type: Set(event_type.to_owned()),
-        category: Set(category.clone()),
-        payload: Set(payload),
-        idempotency_key: Set(idempotency_key),
-        created_at: Set(at),
+    let txn = super::begin_write(db).await?;
+    let keys: Vec<&str> = batch.iter().filter_map(|e| e.idempotency_key.as_deref()).collect();
+    let mut stored = std::collections::HashMap::new();
+    for chunk in keys.chunks(super::ROWS_PER_STATEMENT) {
+        for event in events::Entity::find()
+            .filter(events::Column::IdempotencyKey.is_in(chunk.to_vec()))
+            .all(&txn)
+            .await?
+        {
+            let key = event.idempotency_key.clone().unwrap_or_default();
+            stored.insert(key, event);
+        }
     }
-    .insert(&txn)
-    .await?;
+    let webhooks: Vec<webhooks::Model> = webhooks::Entity::find().all(&txn).await?;
 
-    let subscribed: Vec<webhooks::Model> = webhooks::Entity::find()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .filter(|w| event_types_of(w).iter().any(|p| event_type_matches(p, event_type)))
-        .collect();
-    let count = subscribed.len() as u64;
-    let rows: Vec<deliveries::ActiveModel> = subscribed
-        .iter()
-        .map(|w| {
-            let deliverable = w.enabled && w.state == WebhookState::Active;
-            deliveries::ActiveModel {
-                id: Set(DeliveryId::new().0),
-                event_id: Set(event_id.0),
-                webhook_id: Set(w.id),
-                event_type: Set(event_type.to_owned()),
-                category: Set(category.clone()),
-                status: Set(if deliverable { DeliveryStatus::Pending } else { DeliveryStatus::Held }),
-                attempt_count: Set(0),
-                quick_retry_count: Set(0),
-                next_attempt_at: Set(deliverable.then_some(at)),
-                last_attempt_at: Set(None),
-                last_response_code: Set(None),
-                last_outcome: Set(None),
-                last_duration_ms: Set(None),
-                lease_owner: Set(None),
-                lease_expires_at: Set(None),
-                created_at: Set(at),
-                updated_at: Set(at),
-                retry_slot: Set(0),
-                pending_trigger: Set(None),
+    let mut answers: Vec<EventAccepted> = Vec::with_capacity(batch.len());
+    let mut first_with_key: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut event_rows = Vec::new();
+    let mut delivery_rows = Vec::new();
+    for event in batch {
+        if let Some(key) = event.idempotency_key.as_deref() {
+            if let Some(original) = stored.remove(key) {
+                answers.push(duplicate_of(&txn, original).await?);
+                first_with_key.insert(key, answers.len() - 1);
+                continue;
             }
-        })
-        .collect();
-    // Bounded chunks keep each INSERT under SQLite's bound-parameter limit.
-    for chunk in rows.chunks(500) {
-        deliveries::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
+            if let Some(&i) = first_with_key.get(key) {
+                answers.push(EventAccepted { duplicate: true, ..answers[i].clone() });
+                continue;
+            }
+            first_with_key.insert(key, answers.len());
+        }
+        let event_id = EventId::new();
+        let category = category_of(&event.event_type).to_owned();
+        let mut deliveries = 0;
+        for w in webhooks
+            .iter()
+            .filter(|w| event_types_of(w).iter().any(|p| event_type_matches(p, &event.event_type)))
+        {
+            delivery_rows.push(new_delivery(event_id, &event.event_type, &category, w, at));
+            deliveries += 1;
+        }
+        event_rows.push(events::ActiveModel {
+            id: Set(event_id.0),
+            event_type: Set(event.event_type.clone()),
+            category: Set(category),
+            payload: Set(event.payload.clone()),
+            idempotency_key: Set(event.idempotency_key.clone()),
+            created_at: Set(at),
+        });
+        answers.push(EventAccepted {
+            id: event_id,
+            event_type: event.event_type.clone(),
+            created_at: at,
+            deliveries,
+            duplicate: false,
+        });
+    }
+    // Concurrent batches (PostgreSQL has several writers) lock idempotency keys in one order,
+    // so two batches holding the same keys wait for each other instead of deadlocking.
+    event_rows.sort_by(|a, b| a.idempotency_key.as_ref().cmp(b.idempotency_key.as_ref()));
+    for chunk in event_rows.chunks(super::ROWS_PER_STATEMENT) {
+        events::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    }
+    for chunk in delivery_rows.chunks(super::ROWS_PER_STATEMENT) {
+        deliveries::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
     txn.commit().await?;
-    Ok(EventAccepted {
-        id: event_id,
-        event_type: event_type.to_owned(),
-        created_at: at,
-        deliveries: count,
-        duplicate: false,
-    })
+    Ok(answers)
+}
+
+/// The most events one ingest transaction takes.
+const INGEST_BATCH: usize = 256;
+
+/// Group commit for the events API: requests hand their events to one writer task, which
+/// stores whatever arrived meanwhile in one transaction (`ingest_many`). Under load one commit
+/// serves many requests; an event arriving alone is written at once. Each request still gets
+/// its own answer, and its own error.
+#[derive(Clone, Debug)]
+pub struct IngestQueue {
+    queue: tokio::sync::mpsc::Sender<Waiting>,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    event: NewEvent,
+    answer: tokio::sync::oneshot::Sender<Result<EventAccepted, DbErr>>,
+}
+
+impl IngestQueue {
+    /// Starts the writers; they stop when the last clone of the queue is dropped. SQLite has
+    /// one writer (it writes one transaction at a time anyway); PostgreSQL has four, so one
+    /// batch is written while the next waits for its commit to reach the disk.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (queue, waiting) = tokio::sync::mpsc::channel(INGEST_BATCH * 4);
+        let waiting = std::sync::Arc::new(tokio::sync::Mutex::new(waiting));
+        let writers = if super::is_postgres(&db) { 4 } else { 1 };
+        for _ in 0..writers {
+            tokio::spawn(write_all(db.clone(), waiting.clone()));
+        }
+        IngestQueue { queue }
+    }
+
+    pub async fn ingest(&self, event: NewEvent) -> Result<EventAccepted, DbErr> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Waiting { event, answer })
+            .await
+            .map_err(|_| DbErr::Custom("the event writer has stopped".into()))?;
+        answered.await.map_err(|_| DbErr::Custom("the event writer has stopped".into()))?
+    }
+}
+
+async fn write_all(
+    db: DatabaseConnection,
+    waiting: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Waiting>>>,
+) {
+    let mut batch = Vec::with_capacity(INGEST_BATCH);
+    while waiting.lock().await.recv_many(&mut batch, INGEST_BATCH).await > 0 {
+        let (events, answers): (Vec<_>, Vec<_>) = batch.drain(..).map(|w| (w.event, w.answer)).unzip();
+        let _turn = super::sqlite_write_turn(&db).await;
+        match ingest_many(&db, &events).await {
+            Ok(accepted) => {
+                for (answer, accepted) in answers.into_iter().zip(accepted) {
+                    let _ = answer.send(Ok(accepted));
+                }
+            }
+            // One event's failure must not fail the others, and a key stored concurrently (by
+            // another writer or process) is a duplicate, not an error: each event is stored on
+            // its own, where `ingest` settles that race.
+            Err(_) => {
+                for (answer, e) in answers.into_iter().zip(events) {
+                    let _ = answer.send(ingest(&db, &e.event_type, e.payload, e.idempotency_key).await);
+                }
+            }
+        }
+    }
+}
+
+/// A new delivery of an event to a webhook: due now, or held when the webhook is not active.
+fn new_delivery(
+    event_id: EventId,
+    event_type: &str,
+    category: &str,
+    w: &webhooks::Model,
+    at: DateTimeUtc,
+) -> deliveries::ActiveModel {
+    let deliverable = w.enabled && w.state == WebhookState::Active;
+    deliveries::ActiveModel {
+        id: Set(DeliveryId::new().0),
+        event_id: Set(event_id.0),
+        webhook_id: Set(w.id),
+        event_type: Set(event_type.to_owned()),
+        category: Set(category.to_owned()),
+        status: Set(if deliverable { DeliveryStatus::Pending } else { DeliveryStatus::Held }),
+        attempt_count: Set(0),
+        quick_retry_count: Set(0),
+        next_attempt_at: Set(deliverable.then_some(at)),
+        last_attempt_at: Set(None),
+        last_response_code: Set(None),
+        last_outcome: Set(None),
+        last_duration_ms: Set(None),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+        retry_slot: Set(0),
+        pending_trigger: Set(None),
+    }
 }
 
 pub async fn find_by_idempotency_key(

@@ -6,7 +6,7 @@ use sea_orm::{
     entity::prelude::*,
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    Condition, PaginatorTrait, QueryOrder, QuerySelect, TransactionTrait,
+    Condition, PaginatorTrait, QueryOrder, QuerySelect,
 };
 
 use super::{
@@ -157,7 +157,7 @@ pub async fn create_bulk_retry(
 ) -> Result<(Job, u64), DbErr> {
     let total = count_matching(db, filter).await?;
     let at = now();
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let job = jobs::ActiveModel {
         id: Set(JobId::new().0),
         kind: Set(BULK_RETRY.into()),
@@ -272,7 +272,7 @@ pub async fn bulk_retry_step(
         select.order_by_asc(deliveries::Column::Id).limit(batch).into_tuple().all(db).await?;
     let at = now();
     let Some(last) = ids.last().copied() else { return Ok(None) };
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let mut requeued = 0;
     for (status, new_status) in [
         (DeliveryStatus::Failed, DeliveryStatus::Pending),

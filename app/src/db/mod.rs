@@ -17,12 +17,47 @@ pub mod webhooks;
 use std::{path::Path, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 
 /// The current time at the database's precision (microseconds), so values read back compare
 /// equal to the values written on SQLite and PostgreSQL alike (keyset cursors rely on this).
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+/// The most rows one multi-row statement carries (an INSERT, an `UPDATE ... FROM (VALUES ...)`,
+/// an `IN` list): at 19 columns, the widest written (deliveries), that stays far under SQLite's
+/// bound-parameter limit (32,766) and PostgreSQL's (65,535).
+pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// Starts a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a transaction that reads before it writes then waits its turn (the busy
+/// timeout) instead of failing with "database is locked" when another connection wrote since
+/// its read began. PostgreSQL ignores the mode; inside a transaction this is a savepoint.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// SQLite lets one connection write at a time, and a connection that finds the database busy
+/// polls for it with sleeps of 1, 2, 5, 10 ms and more. The busiest writers (the event writer,
+/// the engine's claims and its recorder) take turns here first, so the next one starts the
+/// moment the previous one commits. `None` on PostgreSQL, which has no such limit. Never take
+/// it inside a transaction that already holds it: it is not reentrant.
+pub async fn sqlite_write_turn(
+    db: &impl sea_orm::ConnectionTrait,
+) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    static SQLITE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    match db.get_database_backend() {
+        DbBackend::Sqlite => Some(SQLITE_WRITER.lock().await),
+        _ => None,
+    }
 }
 
 /// Connects to SQLite (`sqlite://path?mode=rwc`) or PostgreSQL (`postgres://...`).

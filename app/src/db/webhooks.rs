@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::Duration;
 use rand::RngCore;
-use sea_orm::{entity::prelude::*, ActiveValue::Set, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{entity::prelude::*, ActiveValue::Set, QueryOrder, QuerySelect};
 
 use super::{
     entities::{webhook_usage, webhooks},
@@ -97,7 +97,7 @@ pub async fn create(
         created_at: Set(at),
         updated_at: Set(at),
     };
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let model = model.insert(&txn).await?;
     webhook_usage::ActiveModel {
         webhook_id: Set(model.id),
@@ -189,7 +189,7 @@ pub async fn update(
     }
     model.updated_at = Set(at);
     let stopping = matches!(patch.enabled, Some(false)) && current.enabled;
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let updated = model.update(&txn).await?;
     if stopping {
         // A stopped webhook receives nothing: what was queued for it waits as held.
@@ -259,7 +259,7 @@ async fn log(
 
 /// Deletes a webhook with its deliveries and attempts.
 pub async fn delete(db: &DatabaseConnection, id: WebhookId, actor: &str) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let Some(current) = webhooks::Entity::find_by_id(id.0).one(&txn).await? else { return Ok(false) };
     webhooks::Entity::delete_by_id(id.0).exec(&txn).await?;
     log(
@@ -281,7 +281,7 @@ pub async fn rotate_secret(
     grace: Duration,
     actor: &str,
 ) -> Result<Option<String>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let Some(current) = webhooks::Entity::find_by_id(id.0).one(&txn).await? else { return Ok(None) };
     let secret = new_secret();
     let at = now();
@@ -322,7 +322,7 @@ pub async fn reactivate(
     use crate::models::DeliveryStatus;
 
     let at = now();
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let Some(current) = webhooks::Entity::find_by_id(id.0).one(&txn).await? else { return Ok(None) };
     let mut model: webhooks::ActiveModel = current.into();
     model.enabled = Set(true);

@@ -1,6 +1,6 @@
-//! The engine's reads and writes: claiming due deliveries under a lease, and recording an
-//! attempt with everything it changes (delivery, usage, and on deactivation the webhook, its
-//! queue, the activity log, the emails and the operational event) in one transaction.
+//! The engine's reads and writes: claiming due deliveries under a lease, and recording a batch
+//! of attempts with everything they change (deliveries, usage, and on deactivation the webhook,
+//! its queue, the activity log, the emails and the operational event) in one transaction.
 
 use std::collections::HashMap;
 
@@ -18,7 +18,6 @@ use sea_orm::{
     sea_query::{ExprTrait, Func, LockBehavior, LockType, Query},
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -125,6 +124,7 @@ pub async fn claim(
             )
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .to_owned();
+        let _turn = app::db::sqlite_write_turn(db).await;
         let rows = deliveries::Entity::update_many()
             .col_expr(deliveries::Column::LeaseOwner, Expr::value(worker))
             .col_expr(deliveries::Column::LeaseExpiresAt, Expr::value(expires))
@@ -170,101 +170,217 @@ pub struct Deactivated {
     pub held: u64,
 }
 
-/// Records the attempt and applies the decision. Returns the deactivation it caused, if any.
+/// A request that went out, and what the policy decided after it: one attempt to record.
+#[derive(Clone, Debug)]
+pub struct Attempted {
+    pub claimed: Claimed,
+    pub sent: Sent,
+    pub decision: Decision,
+}
+
+/// Records a batch of attempts and applies their decisions in one transaction: the attempt rows
+/// (multi-row inserts), each delivery's new state and lease release, one usage update per
+/// webhook, and any deactivation. One commit for the whole batch is what lets the engine keep up
+/// with the receivers: per attempt, the commit was most of the cost. Returns the deactivations
+/// the batch caused.
 pub async fn record(
     db: &DatabaseConnection,
     worker: &str,
-    claimed: &Claimed,
-    sent: &Sent,
-    decision: &Decision,
-) -> Result<Option<Deactivated>, DbErr> {
+    batch: &[Attempted],
+) -> Result<Vec<Deactivated>, DbErr> {
     let at = now();
-    let d = &claimed.delivery;
-    let status_code = sent.response.as_ref().map(|r| i32::from(r.status));
+    let txn = app::db::begin_write(db).await?;
+    let rows: Vec<attempts::ActiveModel> = batch.iter().map(|a| attempt_row(worker, a)).collect();
+    for chunk in rows.chunks(app::db::ROWS_PER_STATEMENT) {
+        attempts::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    }
+    for chunk in batch.chunks(app::db::ROWS_PER_STATEMENT) {
+        update_deliveries(&txn, chunk, at).await?;
+    }
+    for (webhook_id, change) in usage_changes(batch) {
+        change.apply(&txn, webhook_id).await?;
+    }
+    let mut deactivated = Vec::new();
+    for a in batch {
+        if let Some(reason) = &a.decision.deactivate {
+            deactivated.extend(deactivate(&txn, &a.claimed, reason, &a.sent, at).await?);
+        }
+    }
+    txn.commit().await?;
+    Ok(deactivated)
+}
+
+/// Gives every delivery of the chunk its new state and releases its lease, in one statement
+/// (`UPDATE ... FROM (VALUES ...)`, SQLite 3.33+ and PostgreSQL; both name the VALUES columns
+/// column1, column2, ...).
+async fn update_deliveries(
+    txn: &sea_orm::DatabaseTransaction,
+    chunk: &[Attempted],
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use sea_orm::{ConnectionTrait, Statement, Value};
+    let backend = txn.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 9 + 1);
+    let mut placeholder = |v: Value| {
+        values.push(v);
+        match backend {
+            sea_orm::DbBackend::Postgres => format!("${}", values.len()),
+            _ => "?".to_owned(),
+        }
+    };
+    let updated_at = placeholder(at.into());
+    let rows: Vec<String> = chunk
+        .iter()
+        .map(|a| {
+            let (d, sent, decision) = (&a.claimed.delivery, &a.sent, &a.decision);
+            let cells = [
+                d.id.into(),
+                decision.status.as_str().into(),
+                decision.retry_slot.into(),
+                decision.quick_retry_count.into(),
+                decision.next_attempt_at.into(),
+                sent.started_at.into(),
+                status_code(sent).into(),
+                sent.outcome.as_str().into(),
+                sent.duration_ms.into(),
+            ]
+            .map(&mut placeholder);
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        r#"UPDATE "deliveries" SET "status" = v.column2, "attempt_count" = "attempt_count" + 1,
+             "retry_slot" = v.column3, "quick_retry_count" = v.column4, "next_attempt_at" = v.column5,
+             "last_attempt_at" = v.column6, "last_response_code" = v.column7, "last_outcome" = v.column8,
+             "last_duration_ms" = v.column9, "lease_owner" = NULL, "lease_expires_at" = NULL,
+             "pending_trigger" = NULL, "updated_at" = {updated_at}
+           FROM (VALUES {}) AS v WHERE "deliveries"."id" = v.column1"#,
+        rows.join(", ")
+    );
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    Ok(())
+}
+
+fn status_code(sent: &Sent) -> Option<i32> {
+    sent.response.as_ref().map(|r| i32::from(r.status))
+}
+
+fn attempt_row(worker: &str, a: &Attempted) -> attempts::ActiveModel {
+    let (d, sent) = (&a.claimed.delivery, &a.sent);
     let json = |m: &std::collections::BTreeMap<String, String>| serde_json::to_string(m).unwrap_or_default();
-    let txn = db.begin().await?;
-    attempts::Entity::insert(attempts::ActiveModel {
+    attempts::ActiveModel {
         id: Set(Uuid::now_v7()),
         delivery_id: Set(d.id),
         webhook_id: Set(d.webhook_id),
         attempt_number: Set(d.attempt_count + 1),
-        trigger: Set(claimed.trigger()),
+        trigger: Set(a.claimed.trigger()),
         started_at: Set(sent.started_at),
         duration_ms: Set(sent.duration_ms),
         request_url: Set(sent.url.clone()),
         request_method: Set("POST".into()),
         request_headers: Set(json(&sent.request_headers)),
         request_body: Set(Some(sent.body.clone())),
-        response_status: Set(status_code),
+        response_status: Set(status_code(sent)),
         response_headers: Set(sent.response.as_ref().map(|r| json(&r.headers))),
         response_body: Set(sent.response.as_ref().map(|r| r.body.clone())),
         response_body_truncated: Set(sent.response.as_ref().is_some_and(|r| r.truncated)),
         outcome: Set(sent.outcome),
         error: Set(sent.error.clone()),
         sent_by: Set(Some(worker.to_owned())),
-    })
-    .exec_without_returning(&txn)
-    .await?;
+    }
+}
 
-    deliveries::Entity::update_many()
-        .col_expr(deliveries::Column::Status, Expr::value(decision.status.as_str()))
-        .col_expr(deliveries::Column::AttemptCount, Expr::col(deliveries::Column::AttemptCount).add(1))
-        .col_expr(deliveries::Column::RetrySlot, Expr::value(decision.retry_slot))
-        .col_expr(deliveries::Column::QuickRetryCount, Expr::value(decision.quick_retry_count))
-        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(decision.next_attempt_at))
-        .col_expr(deliveries::Column::LastAttemptAt, Expr::value(sent.started_at))
-        .col_expr(deliveries::Column::LastResponseCode, Expr::value(status_code))
-        .col_expr(deliveries::Column::LastOutcome, Expr::value(sent.outcome.as_str()))
-        .col_expr(deliveries::Column::LastDurationMs, Expr::value(sent.duration_ms))
-        .col_expr(deliveries::Column::LeaseOwner, Expr::value(Option::<String>::None))
-        .col_expr(deliveries::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(deliveries::Column::PendingTrigger, Expr::value(Option::<String>::None))
-        .col_expr(deliveries::Column::UpdatedAt, Expr::value(at))
-        .filter(deliveries::Column::Id.eq(d.id))
-        .exec(&txn)
-        .await?;
+/// What a run of attempts to one webhook, in the order they finished, changes in its usage row.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct UsageChange {
+    calls: i64,
+    errors: i64,
+    /// Set when an attempt succeeded: the failures after the last success, which become the
+    /// consecutive-error count, and the first of them, which becomes the first failure.
+    since_success: Option<(i32, Option<DateTime<Utc>>)>,
+    last_success_at: Option<DateTime<Utc>>,
+    /// The first failure of the batch, when no attempt succeeded: it starts the failure streak
+    /// unless one was already running.
+    first_failure_at: Option<DateTime<Utc>>,
+    last_error: Option<(String, DateTime<Utc>)>,
+}
 
-    let usage = webhook_usage::Entity::update_many()
-        .col_expr(webhook_usage::Column::TotalCalls, Expr::col(webhook_usage::Column::TotalCalls).add(1))
-        .filter(webhook_usage::Column::WebhookId.eq(d.webhook_id));
-    let usage = if sent.outcome == app::models::Outcome::Success {
-        usage
-            .col_expr(webhook_usage::Column::ConsecutiveErrors, Expr::value(0))
-            .col_expr(webhook_usage::Column::LastSuccessAt, Expr::value(sent.started_at))
-            .col_expr(webhook_usage::Column::FirstFailureAt, Expr::value(Option::<DateTime<Utc>>::None))
-    } else {
-        let last_error = match (&sent.response, &sent.error) {
-            (Some(r), _) => format!("{}: HTTP {}", sent.outcome, r.status),
-            (None, Some(e)) => format!("{}: {e}", sent.outcome),
-            (None, None) => sent.outcome.to_string(),
+impl UsageChange {
+    fn add(&mut self, sent: &Sent) {
+        self.calls += 1;
+        if sent.outcome == app::models::Outcome::Success {
+            self.since_success = Some((0, None));
+            self.last_success_at = Some(sent.started_at);
+            return;
+        }
+        self.errors += 1;
+        self.last_error = Some((describe_error(sent), sent.started_at));
+        match &mut self.since_success {
+            Some((n, first)) => {
+                *n += 1;
+                first.get_or_insert(sent.started_at);
+            }
+            None => {
+                self.first_failure_at.get_or_insert(sent.started_at);
+            }
+        }
+    }
+
+    async fn apply(&self, txn: &sea_orm::DatabaseTransaction, webhook_id: Uuid) -> Result<(), DbErr> {
+        use webhook_usage::Column as C;
+        let mut update = webhook_usage::Entity::update_many()
+            .col_expr(C::TotalCalls, Expr::col(C::TotalCalls).add(self.calls))
+            .col_expr(C::TotalErrors, Expr::col(C::TotalErrors).add(self.errors))
+            .filter(C::WebhookId.eq(webhook_id));
+        update = match self.since_success {
+            Some((failures, first_failure)) => update
+                .col_expr(C::ConsecutiveErrors, Expr::value(failures))
+                .col_expr(C::LastSuccessAt, Expr::value(self.last_success_at))
+                .col_expr(C::FirstFailureAt, Expr::value(first_failure)),
+            None => update
+                .col_expr(C::ConsecutiveErrors, Expr::col(C::ConsecutiveErrors).add(self.errors))
+                .col_expr(
+                    C::FirstFailureAt,
+                    Expr::expr(Func::coalesce([
+                        Expr::col(C::FirstFailureAt),
+                        Expr::value(self.first_failure_at),
+                    ])),
+                ),
         };
-        usage
-            .col_expr(
-                webhook_usage::Column::TotalErrors,
-                Expr::col(webhook_usage::Column::TotalErrors).add(1),
-            )
-            .col_expr(
-                webhook_usage::Column::ConsecutiveErrors,
-                Expr::col(webhook_usage::Column::ConsecutiveErrors).add(1),
-            )
-            .col_expr(webhook_usage::Column::LastError, Expr::value(last_error))
-            .col_expr(webhook_usage::Column::LastErrorAt, Expr::value(sent.started_at))
-            .col_expr(
-                webhook_usage::Column::FirstFailureAt,
-                Expr::expr(Func::coalesce([
-                    Expr::col(webhook_usage::Column::FirstFailureAt),
-                    Expr::value(sent.started_at),
-                ])),
-            )
-    };
-    usage.exec(&txn).await?;
+        if let Some((error, at)) = &self.last_error {
+            update = update
+                .col_expr(C::LastError, Expr::value(error.clone()))
+                .col_expr(C::LastErrorAt, Expr::value(*at));
+        }
+        update.exec(txn).await?;
+        Ok(())
+    }
+}
 
-    let deactivated = match &decision.deactivate {
-        Some(reason) => deactivate(&txn, claimed, reason, sent, at).await?,
-        None => None,
-    };
-    txn.commit().await?;
-    Ok(deactivated)
+/// One usage change per webhook, in the order the webhooks first appear in the batch.
+fn usage_changes(batch: &[Attempted]) -> Vec<(Uuid, UsageChange)> {
+    let mut changes: Vec<(Uuid, UsageChange)> = Vec::new();
+    for a in batch {
+        let webhook_id = a.claimed.delivery.webhook_id;
+        let i = match changes.iter().position(|(id, _)| *id == webhook_id) {
+            Some(i) => i,
+            None => {
+                changes.push((webhook_id, UsageChange::default()));
+                changes.len() - 1
+            }
+        };
+        changes[i].1.add(&a.sent);
+    }
+    changes
+}
+
+/// The usage row's `last_error`: the outcome and the status or error.
+fn describe_error(sent: &Sent) -> String {
+    match (&sent.response, &sent.error) {
+        (Some(r), _) => format!("{}: HTTP {}", sent.outcome, r.status),
+        (None, Some(e)) => format!("{}: {e}", sent.outcome),
+        (None, None) => sent.outcome.to_string(),
+    }
 }
 
 /// Moves an active webhook to `too_many_errors`, holds its queue, and tells people: an activity
@@ -382,4 +498,55 @@ pub async fn release(db: &DatabaseConnection, worker: &str) -> Result<u64, DbErr
         .exec(db)
         .await?
         .rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use app::models::Outcome;
+
+    use super::*;
+
+    fn sent(outcome: Outcome, second: u32) -> Sent {
+        Sent {
+            started_at: DateTime::from_timestamp(1_800_000_000 + i64::from(second), 0).unwrap(),
+            duration_ms: 5,
+            url: "http://127.0.0.1/hook".into(),
+            request_headers: Default::default(),
+            body: "{}".into(),
+            response: None,
+            outcome,
+            error: (outcome != Outcome::Success).then(|| "refused".into()),
+            retry_after: None,
+        }
+    }
+
+    fn change(attempts: &[Sent]) -> UsageChange {
+        let mut change = UsageChange::default();
+        attempts.iter().for_each(|s| change.add(s));
+        change
+    }
+
+    #[test]
+    fn failures_only_extend_the_streak_and_start_it_at_the_first() {
+        let c = change(&[sent(Outcome::ConnectError, 1), sent(Outcome::Timeout, 2)]);
+        assert_eq!((c.calls, c.errors, c.since_success), (2, 2, None));
+        assert_eq!(c.first_failure_at, Some(sent(Outcome::Timeout, 1).started_at));
+        assert_eq!(c.last_error, Some(("timeout: refused".into(), sent(Outcome::Timeout, 2).started_at)));
+    }
+
+    #[test]
+    fn a_success_resets_the_streak_to_the_failures_after_it() {
+        let c = change(&[
+            sent(Outcome::ConnectError, 1),
+            sent(Outcome::Success, 2),
+            sent(Outcome::ConnectError, 3),
+            sent(Outcome::ConnectError, 4),
+        ]);
+        assert_eq!((c.calls, c.errors), (4, 3));
+        assert_eq!(c.since_success, Some((2, Some(sent(Outcome::Success, 3).started_at))));
+        assert_eq!(c.last_success_at, Some(sent(Outcome::Success, 2).started_at));
+
+        let c = change(&[sent(Outcome::ConnectError, 1), sent(Outcome::Success, 2)]);
+        assert_eq!(c.since_success, Some((0, None)));
+    }
 }

@@ -80,8 +80,12 @@ pub async fn create(
         }
     }
 
-    let accepted: EventAccepted =
-        db::events::ingest(&state.db, &incoming.event_type, incoming.payload.get().to_owned(), key).await?;
+    let event = db::events::NewEvent {
+        event_type: incoming.event_type,
+        payload: incoming.payload.get().to_owned(),
+        idempotency_key: key,
+    };
+    let accepted: EventAccepted = state.ingest.ingest(event).await?;
     if accepted.deliveries > 0 && !accepted.duplicate {
         state.wakeup.notify_one();
     }
