@@ -77,8 +77,12 @@ async fn kill_9_mid_delivery_loses_no_event(backend: Backend) {
 async fn two_processes_share_a_burst_without_duplicates(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let rx = Receiver::start().await;
-    let a = HeraldProcess::start(&test_db.url, &[]);
-    let b = HeraldProcess::start(&test_db.url, &[]);
+    // Each process may have 10 requests in flight, a third of the 30 the webhooks allow between
+    // them, so neither can take the whole burst: the other always finds free slots. (Without
+    // the cap, one fast process could re-claim every slot the moment it freed.)
+    let cap = [("HERALD_MAX_IN_FLIGHT", "10")];
+    let a = HeraldProcess::start(&test_db.url, &cap);
+    let b = HeraldProcess::start(&test_db.url, &cap);
     let db = test_db.connect().await;
     let (api_a, api_b) = (api_for(&a, &db).await, api_for(&b, &db).await);
     for n in 0..3 {
