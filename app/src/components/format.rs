@@ -1,16 +1,54 @@
-use chrono::{DateTime, Utc};
+//! How times, durations and rates are written in the admin app. Written out by hand rather than
+//! with chrono's `format`/`parse_from_str` and float formatting: those pull chrono's strftime
+//! machinery and Rust's float printing into the browser bundle (measured in BENCHMARKS.md).
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike, Utc};
 
 /// Times are shown in UTC so the server's render and the browser's hydration agree.
 pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    format!("{} {:02}:{:02}:{:02} UTC", date(at), at.hour(), at.minute(), at.second())
+}
+
+/// The value of a `datetime-local` input (`2026-11-23T02:00`), in UTC.
+pub fn datetime_local(at: DateTime<Utc>) -> String {
+    format!("{}T{:02}:{:02}", date(at), at.hour(), at.minute())
+}
+
+fn date(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day())
+}
+
+/// A `datetime-local` value (`2026-11-23T02:00`, seconds optional), read as UTC.
+pub fn parse_datetime_local(value: &str) -> Option<DateTime<Utc>> {
+    let (date, time) = value.trim().split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<u32>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.splitn(3, ':').map(|p| p.parse::<u32>().ok());
+    let (hour, minute, second) = (t.next()??, t.next()??, t.next().unwrap_or(Some(0))?);
+    let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
+    Some(date.and_time(NaiveTime::from_hms_opt(hour, minute, second)?).and_utc())
 }
 
 pub fn duration_ms(ms: i32) -> String {
     if ms >= 1000 {
-        format!("{:.1} s", f64::from(ms) / 1000.0)
+        format!("{} s", tenths((i64::from(ms) + 50) / 100))
     } else {
         format!("{ms} ms")
     }
+}
+
+/// `part` of `whole` as a percentage with one decimal; `—` when there is no whole.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "—".into();
+    }
+    let tenths_of_percent = (u128::from(part) * 2000 + u128::from(whole)) / (2 * u128::from(whole));
+    format!("{}%", self::tenths(tenths_of_percent as i64))
+}
+
+/// 153 -> "15.3".
+fn tenths(n: i64) -> String {
+    format!("{}.{}", n / 10, n % 10)
 }
 
 #[cfg(test)]
@@ -21,5 +59,29 @@ mod tests {
     fn durations_read_naturally() {
         assert_eq!(duration_ms(87), "87 ms");
         assert_eq!(duration_ms(15_000), "15.0 s");
+        assert_eq!(duration_ms(1_049), "1.0 s");
+        assert_eq!(duration_ms(1_050), "1.1 s");
+    }
+
+    #[test]
+    fn rates_round_to_one_decimal() {
+        assert_eq!(percent(0, 0), "—");
+        assert_eq!(percent(2, 3), "66.7%");
+        assert_eq!(percent(1, 3), "33.3%");
+        assert_eq!(percent(5, 5), "100.0%");
+        assert_eq!(percent(0, 7), "0.0%");
+        assert_eq!(percent(999_999, 1_000_000), "100.0%");
+    }
+
+    #[test]
+    fn times_round_trip_through_the_datetime_input() {
+        let at = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z").unwrap().to_utc();
+        assert_eq!(timestamp(at), "2026-03-04 05:06:07 UTC");
+        assert_eq!(datetime_local(at), "2026-03-04T05:06");
+        assert_eq!(parse_datetime_local(" 2026-03-04T05:06 "), Some(at - chrono::Duration::seconds(7)));
+        assert_eq!(parse_datetime_local("2026-03-04T05:06:07"), Some(at));
+        for bad in ["", "x", "2026-03-04", "2026-13-04T05:06", "2026-03-04T25:00", "2026-03-04T05"] {
+            assert_eq!(parse_datetime_local(bad), None, "{bad:?}");
+        }
     }
 }

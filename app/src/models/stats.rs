@@ -13,12 +13,6 @@ pub struct WindowStats {
     pub p99_ms: Option<i32>,
 }
 
-impl WindowStats {
-    pub fn success_rate(&self) -> Option<f64> {
-        (self.attempts > 0).then(|| self.successes as f64 * 100.0 / self.attempts as f64)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
     pub windows: Vec<WindowStats>,

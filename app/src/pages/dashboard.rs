@@ -6,7 +6,10 @@ use leptos_meta::Title;
 
 use crate::{
     api::settings::get_dashboard,
-    components::{format::timestamp, status_badge::WebhookStateBadge},
+    components::{
+        format::{percent, timestamp},
+        status_badge::WebhookStateBadge,
+    },
 };
 
 #[component]
@@ -31,7 +34,7 @@ pub fn DashboardPage() -> impl IntoView {
                         {d.windows.iter().map(|w| view! {
                             <div class="card stat">
                                 <h2 class="small muted">{w.label.clone()}</h2>
-                                <div class="big" data-test="success-rate">{w.success_rate().map(|r| format!("{r:.1}%")).unwrap_or_else(|| "—".into())}</div>
+                                <div class="big" data-test="success-rate">{percent(w.successes, w.attempts)}</div>
                                 <div class="muted small">{format!("success of {} attempts", w.attempts)}</div>
                                 <div class="small">"p50 "{ms(w.p50_ms)}" · p95 "{ms(w.p95_ms)}" · p99 "{ms(w.p99_ms)}</div>
                             </div>

@@ -1,12 +1,12 @@
 //! Bulk recovery: pick a webhook and a time window, see how many deliveries match, start the
 //! re-send as a job and watch its progress.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::layout::use_can_write;
+use crate::components::format::parse_datetime_local;
 use crate::{
     api::{
         deliveries::{bulk_retry, get_job},
@@ -14,15 +14,6 @@ use crate::{
     },
     models::{BulkRetryFilter, DeliveryStatus, Job, JobId},
 };
-
-/// A `datetime-local` value (`2026-11-23T02:00`), read as UTC.
-pub fn parse_utc(value: &str) -> Option<DateTime<Utc>> {
-    let v = value.trim();
-    NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
-        .ok()
-        .map(|t| t.and_utc())
-}
 
 #[component]
 pub fn RecoverPage() -> impl IntoView {
@@ -45,7 +36,9 @@ pub fn RecoverPage() -> impl IntoView {
         };
         let time = |v: String, what: &str| match v.trim() {
             "" => Ok(None),
-            t => parse_utc(t).map(Some).ok_or_else(|| format!("{what}: give a date and time (UTC).")),
+            t => parse_datetime_local(t)
+                .map(Some)
+                .ok_or_else(|| format!("{what}: give a date and time (UTC).")),
         };
         let mut status = Vec::new();
         if failed.get_untracked() {

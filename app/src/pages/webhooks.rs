@@ -352,7 +352,7 @@ pub fn WebhookPage() -> impl IntoView {
         let id = *id;
         async move {
             let recover_since = if recover.get_untracked() {
-                match super::recover::parse_utc(&since.get_untracked()) {
+                match crate::components::format::parse_datetime_local(&since.get_untracked()) {
                     Some(t) => Some(t),
                     None => {
                         notice.set(Some(Err(
@@ -419,7 +419,7 @@ pub fn WebhookPage() -> impl IntoView {
                     if since.get_untracked().is_empty() {
                         let from = w.usage.first_failure_at.or(hook.deactivated_at).or(hook.stopped_at)
                             .unwrap_or(hook.created_at);
-                        since.set(from.format("%Y-%m-%dT%H:%M").to_string());
+                        since.set(crate::components::format::datetime_local(from));
                     }
                     view! {
                         <Title text=hook.name.clone()/>
