@@ -6,6 +6,7 @@ mod m20261122_000001_create_schema;
 mod m20261123_000001_add_engine_columns;
 mod m20261123_000002_add_one_purge_at_a_time;
 mod m20261123_000003_index_the_response_code_sort;
+mod m20261125_000001_index_the_event_type_filter;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_add_engine_columns::Migration),
             Box::new(m20261123_000002_add_one_purge_at_a_time::Migration),
             Box::new(m20261123_000003_index_the_response_code_sort::Migration),
+            Box::new(m20261125_000001_index_the_event_type_filter::Migration),
         ]
     }
 }

@@ -97,6 +97,18 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     }
 }
 
+/// Keeps SQLite's query-planner statistics current (`PRAGMA optimize`): without them it may walk
+/// the wrong index of the delivery log. Mask 0x10002 looks at every table, not only those this
+/// pooled connection happened to query, and SQLite bounds the work it does. PostgreSQL's
+/// autovacuum does this by itself.
+pub async fn optimize(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::ConnectionTrait;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA optimize=0x10002").await?;
+    }
+    Ok(())
+}
+
 /// The file path of a SQLite URL, or None for other databases and in-memory SQLite.
 pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;

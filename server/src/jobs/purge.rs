@@ -85,6 +85,10 @@ pub async fn run_job(
         Ok(report) => {
             let _ = jobs::set_progress(db, job.id, report.total() as i64).await;
             tracing::info!(?report, "retention purge finished");
+            // The purge changed the log's shape; SQLite's planner statistics follow it.
+            if let Err(e) = app::db::optimize(db).await {
+                tracing::warn!(error = %e, "cannot refresh the query planner's statistics");
+            }
             None
         }
         Err(e) => {
