@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("database: {}", if cli.postgres { "PostgreSQL" } else { "SQLite" });
     println!("machine: {} CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    match cli.command {
+    let result = match cli.command {
         Bench::Delivery { events, concurrency, rate, duration, herald } => {
             let herald =
                 herald.unwrap_or_else(|| std::env::current_exe().expect("own path").with_file_name("herald"));
@@ -97,7 +97,15 @@ async fn main() -> anyhow::Result<()> {
         Bench::LogQuery { attempts, webhooks, runs } => {
             log_query(&database_url, attempts, webhooks, runs).await
         }
+    };
+    // A 1M-attempt run leaves over 1 GB, in the SQLite file or the PostgreSQL database: drop it.
+    let _ = std::fs::remove_dir_all(&dir);
+    if cli.postgres {
+        let admin = sea_orm::Database::connect(format!("{}/postgres", cli.postgres_server)).await?;
+        let name = format!("herald_bench_{}", std::process::id());
+        admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
     }
+    result
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
@@ -501,8 +509,13 @@ async fn log_query(database_url: &str, n: usize, n_webhooks: usize, runs: usize)
         attempts::Entity::insert_many(atts).exec_without_returning(&db).await?;
         i += m;
     }
-    // Fresh statistics, as autovacuum (PostgreSQL) or `PRAGMA optimize` (SQLite) would have.
-    db.execute_unprepared("ANALYZE").await?;
+    // Fresh statistics: on SQLite what Herald runs at start and after each purge, on PostgreSQL
+    // what autovacuum would have done by then.
+    if app::db::is_postgres(&db) {
+        db.execute_unprepared("ANALYZE").await?;
+    } else {
+        app::db::optimize(&db).await?;
+    }
     println!(
         "seeded {n} deliveries with one attempt each ({} events) over {n_webhooks} webhooks in {:.0} s",
         n / 10,
@@ -528,6 +541,15 @@ async fn log_query(database_url: &str, n: usize, n_webhooks: usize, runs: usize)
         ("search, no match `zzz`", DeliveryQuery { q: Some("zzz".into()), ..base.clone() }),
         (
             "failed + category + type",
+            DeliveryQuery {
+                status: Some(DeliveryStatus::Failed),
+                category: Some("order".into()),
+                event_type: Some("order.deleted".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "the same, matching nothing",
             DeliveryQuery {
                 status: Some(DeliveryStatus::Failed),
                 category: Some("user".into()),
