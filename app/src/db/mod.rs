@@ -83,6 +83,19 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .create_if_missing(true)
         });
     }
+    // sqlx 0.9.0 leaves Nagle's algorithm on for its TCP connections (sqlx issue #4335, fixed by
+    // #4336 but not released): a statement larger than one segment, such as a batch of attempts
+    // with their bodies, then waits ~40 ms for the server's delayed ACK. Measured on PostgreSQL:
+    // a 39-row attempt insert took 44 ms; see BENCHMARKS.md. Until sqlx sets it again, every new
+    // connection turns it off.
+    opts.map_sqlx_postgres_pool_opts(|pool| {
+        pool.after_connect(|_, _| {
+            Box::pin(async {
+                disable_nagle_on_tcp_sockets();
+                Ok(())
+            })
+        })
+    });
     // Switching a new SQLite file to WAL needs a moment of exclusive access: another process
     // starting at the same time (or migrating) can hold it. Wait for it rather than fail.
     let mut tries = 0;
@@ -107,6 +120,28 @@ pub async fn optimize(db: &DatabaseConnection) -> Result<(), DbErr> {
         db.execute_unprepared("PRAGMA optimize=0x10002").await?;
     }
     Ok(())
+}
+
+/// Sets `TCP_NODELAY` on every TCP socket of this process. sqlx does not hand out its sockets,
+/// so the connection just opened is found among the process's descriptors (Linux `/proc`;
+/// elsewhere nothing happens). Harmless for the other sockets: hyper and reqwest set it on
+/// theirs anyway, and descriptors that are not TCP sockets refuse the option.
+pub fn disable_nagle_on_tcp_sockets() {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return };
+    for fd in fds.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()) {
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt only reads `on`; on a descriptor that is not a TCP socket (or was
+        // closed meanwhile) it fails with an error code, which is ignored.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                std::ptr::addr_of!(on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
 }
 
 /// The file path of a SQLite URL, or None for other databases and in-memory SQLite.
