@@ -27,9 +27,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database {shown}: {e}"))?;
     Migrator::up(&db, None).await.map_err(|e| anyhow::anyhow!("cannot migrate the database {shown}: {e}"))?;
-    if let Err(e) = app::db::optimize(&db).await {
-        tracing::warn!(error = %e, "cannot refresh the query planner's statistics");
-    }
+    app::db::optimize(&db).await;
     Ok(db)
 }
 

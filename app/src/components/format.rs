@@ -43,7 +43,7 @@ pub fn percent(part: u64, whole: u64) -> String {
         return "—".into();
     }
     let tenths_of_percent = (u128::from(part) * 2000 + u128::from(whole)) / (2 * u128::from(whole));
-    format!("{}%", self::tenths(tenths_of_percent as i64))
+    format!("{}%", tenths(tenths_of_percent as i64))
 }
 
 /// 153 -> "15.3".

@@ -29,11 +29,8 @@ pub struct NewEvent {
 /// original event and stores nothing, also when two requests with the same key race.
 pub async fn ingest<C: ConnectionTrait + TransactionTrait>(
     db: &C,
-    event_type: &str,
-    payload: String,
-    idempotency_key: Option<String>,
+    event: NewEvent,
 ) -> Result<EventAccepted, DbErr> {
-    let event = NewEvent { event_type: event_type.to_owned(), payload, idempotency_key };
     match ingest_many(db, std::slice::from_ref(&event)).await {
         Ok(mut accepted) => Ok(accepted.remove(0)),
         // Another request stored the same key between our check and our insert.
@@ -189,8 +186,8 @@ async fn write_all(
             // another writer or process) is a duplicate, not an error: each event is stored on
             // its own, where `ingest` settles that race.
             Err(_) => {
-                for (answer, e) in answers.into_iter().zip(events) {
-                    let _ = answer.send(ingest(&db, &e.event_type, e.payload, e.idempotency_key).await);
+                for (answer, event) in answers.into_iter().zip(events) {
+                    let _ = answer.send(ingest(&db, event).await);
                 }
             }
         }

@@ -113,20 +113,21 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 /// Keeps SQLite's query-planner statistics current (`PRAGMA optimize`): without them it may walk
 /// the wrong index of the delivery log. Mask 0x10002 looks at every table, not only those this
 /// pooled connection happened to query, and SQLite bounds the work it does. PostgreSQL's
-/// autovacuum does this by itself.
-pub async fn optimize(db: &DatabaseConnection) -> Result<(), DbErr> {
+/// autovacuum does this by itself. A failure only costs query speed, so it is logged, not returned.
+pub async fn optimize(db: &DatabaseConnection) {
     use sea_orm::ConnectionTrait;
     if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA optimize=0x10002").await?;
+        if let Err(e) = db.execute_unprepared("PRAGMA optimize=0x10002").await {
+            tracing::warn!(error = %e, "cannot refresh the query planner's statistics");
+        }
     }
-    Ok(())
 }
 
 /// Sets `TCP_NODELAY` on every TCP socket of this process. sqlx does not hand out its sockets,
 /// so the connection just opened is found among the process's descriptors (Linux `/proc`;
 /// elsewhere nothing happens). Harmless for the other sockets: hyper and reqwest set it on
 /// theirs anyway, and descriptors that are not TCP sockets refuse the option.
-pub fn disable_nagle_on_tcp_sockets() {
+fn disable_nagle_on_tcp_sockets() {
     let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return };
     for fd in fds.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()) {
         let on: libc::c_int = 1;

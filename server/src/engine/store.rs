@@ -451,13 +451,12 @@ async fn deactivate(
         "deactivated_at": at,
         "held_deliveries": held,
     });
-    event_store::ingest(
-        txn,
-        "webhook.deactivated",
-        payload.to_string(),
-        Some(format!("webhook.deactivated:{}:{}", w.id, at.timestamp_micros())),
-    )
-    .await?;
+    let event = event_store::NewEvent {
+        event_type: "webhook.deactivated".into(),
+        payload: payload.to_string(),
+        idempotency_key: Some(format!("webhook.deactivated:{}:{}", w.id, at.timestamp_micros())),
+    };
+    event_store::ingest(txn, event).await?;
     Ok(Some(Deactivated { webhook: w.name.clone(), reason: reason.to_owned(), held }))
 }
 

@@ -25,6 +25,10 @@ pub async fn run_purge(
     let started = app::db::now();
     let clock = Instant::now();
     let result = retention::purge(db, &policy, dry_run, settings.purge_batch, PAUSE).await;
+    if !dry_run && result.is_ok() {
+        // The purge changed the log's shape; SQLite's planner statistics follow it.
+        app::db::optimize(db).await;
+    }
     let ended = app::db::now();
     let (summary, rows, detail) = match &result {
         Ok(r) => (
@@ -85,10 +89,6 @@ pub async fn run_job(
         Ok(report) => {
             let _ = jobs::set_progress(db, job.id, report.total() as i64).await;
             tracing::info!(?report, "retention purge finished");
-            // The purge changed the log's shape; SQLite's planner statistics follow it.
-            if let Err(e) = app::db::optimize(db).await {
-                tracing::warn!(error = %e, "cannot refresh the query planner's statistics");
-            }
             None
         }
         Err(e) => {
