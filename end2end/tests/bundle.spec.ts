@@ -1,4 +1,4 @@
-import { test, expect, signIn } from "./fixtures";
+import { test, expect, signIn, open } from "./fixtures";
 
 // Each page's code is a chunk of the WASM bundle of its own (app/src/lib.rs, scripts/build.sh).
 
@@ -39,8 +39,7 @@ test("a page's code is preloaded when the server renders it and fetched on deman
 test("opening a page directly hydrates it from its chunk, with its actions working", async ({ page }) => {
   await signIn(page);
   await expect(page.getByTestId("delivery-log")).toBeVisible();
-  await page.goto("/webhooks/new");
-  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await open(page, "/webhooks/new");
   // Only the hydrated page answers the form with an error next to the field (a server
   // function call); without its code the browser would post the form and leave the page.
   await page.getByLabel("Name").fill("Direct");

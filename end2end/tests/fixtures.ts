@@ -22,11 +22,29 @@ export const test = base.extend<{ failOnConsoleErrors: void }>({
   ],
 });
 
+/**
+ * Waits until the browser has hydrated the page: each page's code is a chunk fetched after
+ * the main module, and until it is in, the server-rendered page shows but does not react.
+ */
+export async function hydrated(page: Page) {
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+/** Opens `url` and waits until the page reacts. */
+export async function open(page: Page, url: string) {
+  await page.goto(url);
+  await hydrated(page);
+}
+
+/** Signs in through the sign-in form (a real form post) and waits for the page it lands on. */
 export async function signIn(page: Page, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
-  await page.goto("/login");
+  await open(page, "/login");
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
+  const landed = page.waitForEvent("load");
   await page.getByTestId("login-submit").click();
+  await landed;
+  await hydrated(page);
 }
 
 import { execFileSync } from "node:child_process";

@@ -1,7 +1,7 @@
-import { test, expect, signIn, ADMIN_EMAIL } from "./fixtures";
+import { test, expect, signIn, ADMIN_EMAIL, open } from "./fixtures";
 
 test("signing in through the real page shows the empty delivery log", async ({ page }) => {
-  await page.goto("/");
+  await open(page, "/");
   await expect(page).toHaveURL(/\/login\?next=%2F$/);
 
   await signIn(page, ADMIN_EMAIL, "not the password");
@@ -27,6 +27,6 @@ test("signing out ends the session", async ({ page }) => {
   await expect(page.getByTestId("delivery-log")).toBeVisible();
   await page.getByTestId("sign-out").click();
   await expect(page).toHaveURL(/\/login$/);
-  await page.goto("/");
+  await open(page, "/");
   await expect(page).toHaveURL(/\/login\?next=/);
 });

@@ -2,7 +2,7 @@
 // Chromium. Seeded through the JSON API like an integrator would. Named to run after
 // sign-in.spec.ts, which checks the empty log of the fresh server.
 import * as path from "node:path";
-import { test, expect, signIn, api, herald, Receiver, until, ADMIN_EMAIL } from "./fixtures";
+import { test, expect, signIn, api, herald, Receiver, until, ADMIN_EMAIL, open } from "./fixtures";
 
 const shots = path.resolve(__dirname, "../../docs/screenshots");
 let rx: Receiver;
@@ -65,7 +65,7 @@ test("troubleshoot a 500: filter failed, find it, read the response body, check 
   await expect(page.getByTestId("attempt")).toHaveCount(2);
 
   // Search by webhook name, then by event type.
-  await page.goto("/");
+  await open(page, "/");
   await page.getByTestId("log-search").fill("fulfil");
   await page.getByTestId("log-search").press("Enter");
   await expect(page).toHaveURL(/q=fulfil/);
@@ -86,7 +86,7 @@ test("recover after downtime: receiver down, events fail, receiver up, bulk reco
 
   await signIn(page);
   // The webhook was deactivated by the failures: reactivate it, without recovery for now.
-  await page.goto(`/webhooks/${shop.id}`);
+  await open(page, `/webhooks/${shop.id}`);
   await expect(page.getByTestId("webhook-state").first()).toHaveText("Too many errors");
   await page.getByTestId("recover").uncheck();
   await page.getByTestId("reactivate").click();
@@ -105,7 +105,7 @@ test("recover after downtime: receiver down, events fail, receiver up, bulk reco
   await expect(page.getByTestId("recover-progress")).toContainText("5 of 5 queued again · succeeded");
 
   await until("all five delivered", async () => (await deliveriesOf(baseURL!, shop.id)).every((d) => d.status === "succeeded"));
-  await page.goto(`/?q=Shop`);
+  await open(page, `/?q=Shop`);
   await expect(page.getByTestId("delivery-row")).toHaveCount(5);
   for (const status of await page.getByTestId("delivery-row").getByTestId("status").allTextContents()) {
     expect(status).toBe("Succeeded");
@@ -131,11 +131,11 @@ test("deactivate and reactivate a webhook, recovering what was held", async ({ p
   await page.screenshot({ path: path.join(shots, "webhook.png"), fullPage: true });
 
   // The deactivation was mailed to the API users and is in the activity log.
-  await page.goto("/settings");
+  await open(page, "/settings");
   await expect(page.getByTestId("activity-row").filter({ hasText: "webhook.deactivated" }).first()).toBeVisible();
 
   rx.down = false;
-  await page.goto(`/webhooks/${crm.id}`);
+  await open(page, `/webhooks/${crm.id}`);
   await expect(page.getByTestId("recover")).toBeChecked();
   await page.getByTestId("recover-since").fill(new Date(Date.now() - 3600_000).toISOString().slice(0, 16));
   await page.getByTestId("reactivate").click();
@@ -160,7 +160,7 @@ test("a viewer sees everything but cannot retry", async ({ page, baseURL }) => {
   await page.getByTestId("delivery-row").filter({ hasText: "Audit" }).getByTestId("view").click();
   await expect(page.getByTestId("response-status")).toHaveText("HTTP 500");
   await expect(page.getByTestId("resend")).toHaveCount(0);
-  await page.goto("/settings");
+  await open(page, "/settings");
   await expect(page.getByTestId("retention")).toBeVisible();
   await expect(page.getByTestId("save-retention")).toHaveCount(0);
   await expect(page.getByTestId("api-keys")).toHaveCount(0);
@@ -179,7 +179,7 @@ test("a payload holding <script> renders as inert text", async ({ page, baseURL 
   const d = await until("delivered", async () => (await deliveriesOf(baseURL!, w.id)).find((x) => x.status === "succeeded"));
 
   await signIn(page);
-  await page.goto(`/deliveries/${d.id}`);
+  await open(page, `/deliveries/${d.id}`);
   await expect(page.getByTestId("payload")).toContainText("<script>window.__pwned = 1</script>");
   await expect(page.getByTestId("payload").locator("script, img")).toHaveCount(0);
   expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
@@ -228,7 +228,7 @@ test("dashboard and settings: failing webhooks first, retention validation, acti
   await expect(page.getByTestId("dashboard-webhooks").getByRole("row").nth(1)).toContainText("Too many errors");
   await page.screenshot({ path: path.join(shots, "dashboard.png"), fullPage: true });
 
-  await page.goto("/settings");
+  await open(page, "/settings");
   await page.getByLabel("Deliveries and attempts (days)").fill("0");
   await page.getByTestId("save-retention").click();
   await expect(page.getByTestId("error-deliveries_days")).toContainText("between 1 and 3650");
