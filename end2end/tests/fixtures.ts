@@ -23,8 +23,8 @@ export const test = base.extend<{ failOnConsoleErrors: void }>({
 });
 
 /**
- * Waits until the browser has hydrated the page: each page's code is a chunk fetched after
- * the main module, and until it is in, the server-rendered page shows but does not react.
+ * Waits until the browser has hydrated the page: until the WASM bundle has taken over, the
+ * server-rendered page shows but does not react (a choice made in a filter is lost).
  */
 export async function hydrated(page: Page) {
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
