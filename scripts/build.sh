@@ -11,7 +11,7 @@ source scripts/env.sh
 release=0
 [ "${1:-}" = "--release" ] && release=1
 site=target/site
-mkdir -p "$site/pkg"
+mkdir -p "$site"
 
 if [ $release = 1 ]; then
   cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
@@ -20,18 +20,26 @@ else
   cargo build --locked -p frontend --lib --target wasm32-unknown-unknown
   wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/frontend.wasm"
 fi
-wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name herald "$wasm"
-rm -f "$site"/pkg/*.gz
+# Split at the lazy routes (the pages, app/src/lib.rs) into pkg/: herald.wasm, the chunks,
+# the loader module and the manifest the server reads for preload links.
+rm -rf "$site/pkg" && mkdir -p "$site/pkg"
+herald-wasm-split "$wasm" "$site/pkg" herald
+wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$site/pkg" --out-name herald "$site/pkg/herald.wasm"
+rm "$site/pkg/herald.wasm"
 if [ $release = 1 ]; then
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    "$site/pkg/herald_bg.wasm" -o "$site/pkg/herald_bg.wasm"
+  for f in "$site"/pkg/*.wasm; do
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext "$f" -o "$f"
+  done
 fi
 cp style/main.css "$site/pkg/herald.css"
 cp public/* "$site/"
 if [ $release = 1 ]; then
   # Served as-is to browsers that accept gzip (tower-http's precompressed files).
-  for f in "$site/pkg/herald_bg.wasm" "$site/pkg/herald.js" "$site/pkg/herald.css"; do gzip -9 -k -f "$f"; done
-  printf 'WASM bundle: %s bytes, %s gzipped\n' "$(stat -c %s "$site/pkg/herald_bg.wasm")" "$(stat -c %s "$site/pkg/herald_bg.wasm.gz")" >&2
+  for f in "$site"/pkg/*.wasm "$site"/pkg/*.js "$site/pkg/herald.css"; do gzip -9 -k -f "$f"; done
+  gz() { cat "$@" | wc -c; }
+  printf 'WASM bundle, gzipped: main module %s bytes; %s chunks, %s bytes in all\n' \
+    "$(gz "$site/pkg/herald_bg.wasm.gz")" "$(ls "$site"/pkg/*.wasm | grep -vc herald_bg)" \
+    "$(cat $(ls "$site"/pkg/*.wasm.gz | grep -v herald_bg) | wc -c)" >&2
   cargo build --locked -p herald-server --bin herald --release
   echo "$CARGO_TARGET_DIR/release/herald"
 else

@@ -15,25 +15,17 @@ type UserResource = Resource<Result<CurrentUser, AppError>>;
 /// before the user is known, and hydration must find the same markup.
 pub fn use_can_write() -> Signal<bool> {
     let user = use_context::<UserResource>();
-    let hydrated = use_context::<Hydrated>().map(|h| h.0);
+    let hydrated = crate::hydrated();
     Signal::derive(move || {
-        hydrated.is_some_and(|h| h.get())
-            && user.and_then(|u| u.get()).and_then(Result::ok).is_some_and(|u| u.role.can_write())
+        hydrated.get() && user.and_then(|u| u.get()).and_then(Result::ok).is_some_and(|u| u.role.can_write())
     })
 }
-
-/// Set once the browser has taken over the page.
-#[derive(Clone, Copy)]
-struct Hydrated(RwSignal<bool>);
 
 /// The frame around every signed-in page: navigation, who is signed in, sign-out.
 #[component]
 pub fn Layout() -> impl IntoView {
     let user: UserResource = Resource::new(|| (), |_| get_current_user());
     provide_context(user);
-    let hydrated = RwSignal::new(false);
-    provide_context(Hydrated(hydrated));
-    Effect::new(move |_| hydrated.set(true));
 
     // A session that ended while the app was open: back to the sign-in page.
     Effect::new(move |_| {

@@ -8,6 +8,9 @@
 //!
 //! `herald-bench log-query` seeds 1,000,000 attempts over 100 webhooks and times the delivery
 //! log's queries (the same query layer the API and the admin app use).
+//!
+//! `herald-bench bundle` prints what the browser downloads, gzipped, from a release build of
+//! the site: the main module, and for each page the chunks it loads on top of it.
 
 use std::{
     collections::HashMap,
@@ -30,7 +33,7 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde_json::json;
 
 #[derive(Parser)]
-#[command(about = "Herald's benchmarks: delivery throughput and latency, log-query speed")]
+#[command(about = "Herald's benchmarks: delivery throughput and latency, log-query speed, bundle size")]
 struct Cli {
     /// Use a fresh PostgreSQL database (on `--postgres-server`) instead of a SQLite file.
     #[arg(long, global = true)]
@@ -75,11 +78,20 @@ enum Bench {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// The browser bundle's gzipped size, first load of each page (after `scripts/build.sh --release`).
+    Bundle {
+        /// The site directory the build wrote.
+        #[arg(long, default_value = "target/site")]
+        site: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Bench::Bundle { site } = &cli.command {
+        return bundle(&site.join("pkg"));
+    }
     let dir = tempfile_dir()?;
     let database_url = if cli.postgres {
         fresh_postgres(&cli.postgres_server).await?
@@ -97,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::LogQuery { attempts, webhooks, runs } => {
             log_query(&database_url, attempts, webhooks, runs).await
         }
+        Bench::Bundle { .. } => unreachable!("answered above"),
     };
     // A 1M-attempt run leaves over 1 GB, in the SQLite file or the PostgreSQL database: drop it.
     let _ = std::fs::remove_dir_all(&dir);
@@ -581,5 +594,57 @@ async fn log_query(database_url: &str, n: usize, n_webhooks: usize, runs: usize)
         let (p50, p95, _) = percentiles(times);
         println!("{label:<32} {p50:>10.1} {p95:>10.1}");
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bundle size
+
+/// Prints the gzipped sizes `scripts/build.sh --release` left in `pkg`: the main module, and
+/// for each page (a lazy function in the split manifest) the chunks it loads on top of it.
+fn bundle(pkg: &std::path::Path) -> anyhow::Result<()> {
+    let gz = |file: &str| -> anyhow::Result<u64> {
+        let path = pkg.join(format!("{file}.gz"));
+        Ok(std::fs::metadata(&path)
+            .with_context(|| {
+                format!("{}: build the site with scripts/build.sh --release first", path.display())
+            })?
+            .len())
+    };
+    let manifest_path = pkg.join("__wasm_split_manifest.json");
+    let manifest: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(
+        &std::fs::read_to_string(&manifest_path).with_context(|| manifest_path.display().to_string())?,
+    )?;
+    let main = gz("herald_bg.wasm")?;
+    let js = gz("herald.js")? + gz("__wasm_split.______________________.js")?;
+    let mut chunks = 0;
+    let mut chunk_bytes = 0;
+    for entry in std::fs::read_dir(pkg)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".wasm") && name != "herald_bg.wasm" {
+            chunks += 1;
+            chunk_bytes += gz(&name)?;
+        }
+    }
+    println!("browser bundle, gzip -9, in {}", pkg.display());
+    println!("  main module {main} B ({:.0} KiB); JS glue {js} B", main as f64 / 1024.0);
+    println!("  chunks: {chunks} files, {chunk_bytes} B in all; all WASM {} B", main + chunk_bytes);
+    println!("  {:<24} {:>6} {:>12} {:>22}", "page", "files", "its chunks B", "first load (WASM) B");
+    let mut worst = 0;
+    for (function, files) in manifest.iter().filter(|(name, _)| !name.starts_with("chunk_")) {
+        let own = files.iter().map(|f| gz(&format!("{f}.wasm"))).sum::<anyhow::Result<u64>>()?;
+        // `__delivery_log_route_view_8887015352491840230` -> `delivery_log`
+        let page = function.trim_start_matches('_');
+        let page = page.rsplit_once('_').map_or(page, |(name, _hash)| name);
+        let page = page.trim_end_matches("_view").trim_end_matches("_route");
+        let first = main + own;
+        worst = worst.max(first);
+        println!(
+            "  {page:<24} {:>6} {own:>12} {first:>13} ({:>3.0} KiB)",
+            files.len(),
+            first as f64 / 1024.0
+        );
+    }
+    println!("largest first load: {worst} B ({:.0} KiB) of WASM, plus {js} B of JS", worst as f64 / 1024.0);
     Ok(())
 }
