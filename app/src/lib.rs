@@ -62,166 +62,135 @@ pub fn App() -> impl IntoView {
         <Title formatter=|text: String| if text.is_empty() { "Herald".to_owned() } else { format!("{text} · Herald") }/>
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
+                <Route path=path!("/login") view=LoginPage/>
                 <ParentRoute path=path!("") view=Layout>
-                    <Route path=path!("") view={Lazy::<DeliveryLogRoute>::new()}/>
-                    <Route path=path!("/deliveries/:id") view={Lazy::<DeliveryRoute>::new()}/>
-                    <Route path=path!("/dashboard") view={Lazy::<DashboardRoute>::new()}/>
-                    <Route path=path!("/webhooks") view={Lazy::<WebhooksRoute>::new()}/>
-                    <Route path=path!("/webhooks/new") view={Lazy::<NewWebhookRoute>::new()}/>
-                    <Route path=path!("/webhooks/:id") view={Lazy::<WebhookRoute>::new()}/>
-                    <Route path=path!("/webhooks/:id/edit") view={Lazy::<EditWebhookRoute>::new()}/>
-                    <Route path=path!("/recover") view={Lazy::<RecoverRoute>::new()}/>
-                    <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()}/>
+                    <Route path=path!("") view=DeliveryLogPage/>
+                    <Route path=path!("/deliveries/:id") view={Lazy::<DeliveryPages>::new()}/>
+                    <Route path=path!("/recover") view={Lazy::<DeliveryPages>::new()}/>
+                    <Route path=path!("/webhooks") view={Lazy::<WebhookPages>::new()}/>
+                    <Route path=path!("/webhooks/new") view={Lazy::<WebhookPages>::new()}/>
+                    <Route path=path!("/webhooks/:id") view={Lazy::<WebhookPages>::new()}/>
+                    <Route path=path!("/webhooks/:id/edit") view={Lazy::<WebhookPages>::new()}/>
+                    <Route path=path!("/dashboard") view={Lazy::<OverviewPages>::new()}/>
+                    <Route path=path!("/settings") view={Lazy::<OverviewPages>::new()}/>
                 </ParentRoute>
             </Routes>
         </Router>
     }
 }
 
-// Every page is a lazy route: in the browser its code is a chunk of the WASM bundle of its own
-// (scripts/build.sh splits the bundle at these functions), fetched when the page is first
-// shown, so the first download holds only the framework, the frame and the pages it shows.
-// On the server, rendering a page adds `<link rel="preload">` for its chunks.
-// Each `impl` is written out: `#[lazy_route]` names the chunk after where it is written.
+// The delivery log (where a signed-in admin lands) and the sign-in page are in the main WASM
+// module. The other pages load on demand, in three groups: each group is a lazy route whose
+// code is in chunks the browser fetches when one of its pages is first shown (scripts/build.sh
+// splits the bundle there), and the server adds `<link rel="preload">` for them when it
+// renders such a page. Few groups keep the chunk count low: the splitter makes a chunk for
+// every set of lazy functions that shares code, and with one per page a page needed up to 99
+// files and became interactive about twice as late (BENCHMARKS.md, "Browser bundle").
 
-/// The sign-in page, loaded on demand.
-pub struct LoginRoute;
+/// The pages that load on demand, told apart by path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum LazyPage {
+    Delivery,
+    Recover,
+    Webhooks,
+    NewWebhook,
+    Webhook,
+    EditWebhook,
+    Dashboard,
+    Settings,
+}
 
-#[lazy_route]
-impl LazyRoute for LoginRoute {
-    fn data() -> Self {
-        Self
+impl LazyPage {
+    /// The page the router shows at `path` (one of the lazy routes' paths).
+    fn at(path: &str) -> Self {
+        match path.trim_matches('/').split('/').collect::<Vec<_>>().as_slice() {
+            ["deliveries", ..] => Self::Delivery,
+            ["recover"] => Self::Recover,
+            ["webhooks", "new"] => Self::NewWebhook,
+            ["webhooks", _, "edit"] => Self::EditWebhook,
+            ["webhooks", _] => Self::Webhook,
+            ["webhooks"] => Self::Webhooks,
+            ["settings"] => Self::Settings,
+            _ => Self::Dashboard,
+        }
     }
 
-    fn view(_this: Self) -> AnyView {
-        LoginPage().into_any()
+    fn current() -> Self {
+        Self::at(&leptos_router::hooks::use_location().pathname.get_untracked())
     }
 }
 
-/// The delivery log page, loaded on demand.
-pub struct DeliveryLogRoute;
+/// One delivery, and recovery of failed deliveries.
+pub struct DeliveryPages(LazyPage);
 
 #[lazy_route]
-impl LazyRoute for DeliveryLogRoute {
+impl LazyRoute for DeliveryPages {
     fn data() -> Self {
-        Self
+        Self(LazyPage::current())
     }
 
-    fn view(_this: Self) -> AnyView {
-        DeliveryLogPage().into_any()
+    fn view(this: Self) -> AnyView {
+        match this.0 {
+            LazyPage::Recover => RecoverPage().into_any(),
+            _ => DeliveryPage().into_any(),
+        }
     }
 }
 
-/// The delivery page, loaded on demand.
-pub struct DeliveryRoute;
+/// The webhook list, one webhook, and the webhook form.
+pub struct WebhookPages(LazyPage);
 
 #[lazy_route]
-impl LazyRoute for DeliveryRoute {
+impl LazyRoute for WebhookPages {
     fn data() -> Self {
-        Self
+        Self(LazyPage::current())
     }
 
-    fn view(_this: Self) -> AnyView {
-        DeliveryPage().into_any()
+    fn view(this: Self) -> AnyView {
+        match this.0 {
+            LazyPage::NewWebhook => NewWebhookPage().into_any(),
+            LazyPage::Webhook => WebhookPage().into_any(),
+            LazyPage::EditWebhook => EditWebhookPage().into_any(),
+            _ => WebhooksPage().into_any(),
+        }
     }
 }
 
-/// The dashboard page, loaded on demand.
-pub struct DashboardRoute;
+/// The dashboard and the settings.
+pub struct OverviewPages(LazyPage);
 
 #[lazy_route]
-impl LazyRoute for DashboardRoute {
+impl LazyRoute for OverviewPages {
     fn data() -> Self {
-        Self
+        Self(LazyPage::current())
     }
 
-    fn view(_this: Self) -> AnyView {
-        DashboardPage().into_any()
+    fn view(this: Self) -> AnyView {
+        match this.0 {
+            LazyPage::Settings => SettingsPage().into_any(),
+            _ => DashboardPage().into_any(),
+        }
     }
 }
 
-/// The webhook list page, loaded on demand.
-pub struct WebhooksRoute;
+#[cfg(test)]
+mod tests {
+    use super::LazyPage;
 
-#[lazy_route]
-impl LazyRoute for WebhooksRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        WebhooksPage().into_any()
-    }
-}
-
-/// The new-webhook page, loaded on demand.
-pub struct NewWebhookRoute;
-
-#[lazy_route]
-impl LazyRoute for NewWebhookRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        NewWebhookPage().into_any()
-    }
-}
-
-/// The webhook page, loaded on demand.
-pub struct WebhookRoute;
-
-#[lazy_route]
-impl LazyRoute for WebhookRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        WebhookPage().into_any()
-    }
-}
-
-/// The webhook-editing page, loaded on demand.
-pub struct EditWebhookRoute;
-
-#[lazy_route]
-impl LazyRoute for EditWebhookRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        EditWebhookPage().into_any()
-    }
-}
-
-/// The recovery page, loaded on demand.
-pub struct RecoverRoute;
-
-#[lazy_route]
-impl LazyRoute for RecoverRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        RecoverPage().into_any()
-    }
-}
-
-/// The settings page, loaded on demand.
-pub struct SettingsRoute;
-
-#[lazy_route]
-impl LazyRoute for SettingsRoute {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        SettingsPage().into_any()
+    #[test]
+    fn each_lazy_path_names_its_page() {
+        for (path, page) in [
+            ("/deliveries/0195", LazyPage::Delivery),
+            ("/recover", LazyPage::Recover),
+            ("/webhooks", LazyPage::Webhooks),
+            ("/webhooks/new", LazyPage::NewWebhook),
+            ("/webhooks/0195", LazyPage::Webhook),
+            ("/webhooks/0195/edit", LazyPage::EditWebhook),
+            ("/dashboard", LazyPage::Dashboard),
+            ("/settings", LazyPage::Settings),
+        ] {
+            assert_eq!(LazyPage::at(path), page, "{path}");
+        }
     }
 }
 

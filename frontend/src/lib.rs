@@ -3,8 +3,8 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    // Asynchronous: the page's own code is a chunk of the bundle, fetched (or already
-    // preloaded) before that part of the page hydrates.
+    // Asynchronous: most pages' code is in chunks of the bundle, fetched (or already preloaded)
+    // before that part of the page hydrates.
     wasm_bindgen_futures::spawn_local(async {
         let body = leptos::prelude::document().body().expect("a page has a body");
         leptos::mount::hydrate_from_async(body, app::App).await.forget();

@@ -630,13 +630,20 @@ fn bundle(pkg: &std::path::Path) -> anyhow::Result<()> {
     println!("  main module {main} B ({:.0} KiB); JS glue {js} B", main as f64 / 1024.0);
     println!("  chunks: {chunks} files, {chunk_bytes} B in all; all WASM {} B", main + chunk_bytes);
     println!("  {:<24} {:>6} {:>12} {:>22}", "page", "files", "its chunks B", "first load (WASM) B");
-    let mut worst = 0;
+    println!(
+        "  {:<24} {:>6} {:>12} {main:>13} ({:>3.0} KiB)",
+        "main module's pages",
+        1,
+        0,
+        main as f64 / 1024.0
+    );
+    let mut worst = main;
     for (function, files) in manifest.iter().filter(|(name, _)| !name.starts_with("chunk_")) {
         let own = files.iter().map(|f| gz(&format!("{f}.wasm"))).sum::<anyhow::Result<u64>>()?;
         // `__delivery_log_route_view_8887015352491840230` -> `delivery_log`
         let page = function.trim_start_matches('_');
         let page = page.rsplit_once('_').map_or(page, |(name, _hash)| name);
-        let page = page.trim_end_matches("_view").trim_end_matches("_route");
+        let page = page.trim_end_matches("_view");
         let first = main + own;
         worst = worst.max(first);
         println!(
