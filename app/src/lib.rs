@@ -173,27 +173,6 @@ impl LazyRoute for OverviewPages {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::LazyPage;
-
-    #[test]
-    fn each_lazy_path_names_its_page() {
-        for (path, page) in [
-            ("/deliveries/0195", LazyPage::Delivery),
-            ("/recover", LazyPage::Recover),
-            ("/webhooks", LazyPage::Webhooks),
-            ("/webhooks/new", LazyPage::NewWebhook),
-            ("/webhooks/0195", LazyPage::Webhook),
-            ("/webhooks/0195/edit", LazyPage::EditWebhook),
-            ("/dashboard", LazyPage::Dashboard),
-            ("/settings", LazyPage::Settings),
-        ] {
-            assert_eq!(LazyPage::at(path), page, "{path}");
-        }
-    }
-}
-
 /// Whether the browser has finished hydrating the page. Always false on the server.
 ///
 /// Set after the whole page is hydrated, the current page's chunk included, rather than by
@@ -222,5 +201,26 @@ pub fn mark_hydrated() {
     HYDRATED.with(|h| h.set(true));
     if let Some(body) = document().body() {
         let _ = body.set_attribute("data-hydrated", "true");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LazyPage;
+
+    #[test]
+    fn each_lazy_path_names_its_page() {
+        for (path, page) in [
+            ("/deliveries/0195", LazyPage::Delivery),
+            ("/recover", LazyPage::Recover),
+            ("/webhooks", LazyPage::Webhooks),
+            ("/webhooks/new", LazyPage::NewWebhook),
+            ("/webhooks/0195", LazyPage::Webhook),
+            ("/webhooks/0195/edit", LazyPage::EditWebhook),
+            ("/dashboard", LazyPage::Dashboard),
+            ("/settings", LazyPage::Settings),
+        ] {
+            assert_eq!(LazyPage::at(path), page, "{path}");
+        }
     }
 }
