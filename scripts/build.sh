@@ -20,8 +20,8 @@ else
   cargo build --locked -p frontend --lib --target wasm32-unknown-unknown
   wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/frontend.wasm"
 fi
-# Split at the lazy routes (the pages, app/src/lib.rs) into pkg/: herald.wasm, the chunks,
-# the loader module and the manifest the server reads for preload links.
+# Split at the lazy routes (the pages loaded on demand, app/src/lib.rs) into pkg/: herald.wasm,
+# the chunks, the loader module and the manifest the server reads for preload links.
 rm -rf "$site/pkg" && mkdir -p "$site/pkg"
 herald-wasm-split "$wasm" "$site/pkg" herald
 wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$site/pkg" --out-name herald "$site/pkg/herald.wasm"
@@ -36,10 +36,8 @@ cp public/* "$site/"
 if [ $release = 1 ]; then
   # Served as-is to browsers that accept gzip (tower-http's precompressed files).
   for f in "$site"/pkg/*.wasm "$site"/pkg/*.js "$site/pkg/herald.css"; do gzip -9 -k -f "$f"; done
-  gz() { cat "$@" | wc -c; }
-  printf 'WASM bundle, gzipped: main module %s bytes; %s chunks, %s bytes in all\n' \
-    "$(gz "$site/pkg/herald_bg.wasm.gz")" "$(ls "$site"/pkg/*.wasm | grep -vc herald_bg)" \
-    "$(cat $(ls "$site"/pkg/*.wasm.gz | grep -v herald_bg) | wc -c)" >&2
+  printf 'WASM main module: %s bytes gzipped (each page: herald-bench bundle)\n' \
+    "$(stat -c %s "$site/pkg/herald_bg.wasm.gz")" >&2
   cargo build --locked -p herald-server --bin herald --release
   echo "$CARGO_TARGET_DIR/release/herald"
 else

@@ -47,7 +47,7 @@ fi
 split_sha=$(cat scripts/wasm-split/Cargo.toml scripts/wasm-split/Cargo.lock scripts/wasm-split/src/*.rs | sha256sum | cut -d' ' -f1)
 split_stamp="$HOME/.cargo/.herald-wasm-split-sha"
 if ! command -v herald-wasm-split >/dev/null || [ "$(cat "$split_stamp" 2>/dev/null)" != "$split_sha" ]; then
-  log "installing herald-wasm-split (scripts/wasm-split, a minute or two, once)"
+  log "installing herald-wasm-split (scripts/wasm-split, a few minutes, once)"
   CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-split" cargo install --quiet --locked --path scripts/wasm-split --root "$HOME/.cargo"
   echo "$split_sha" > "$split_stamp"
 fi

@@ -612,9 +612,10 @@ fn bundle(pkg: &std::path::Path) -> anyhow::Result<()> {
             .len())
     };
     let manifest_path = pkg.join("__wasm_split_manifest.json");
-    let manifest: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(
-        &std::fs::read_to_string(&manifest_path).with_context(|| manifest_path.display().to_string())?,
-    )?;
+    let manifest: std::collections::BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).with_context(|| {
+            format!("{}: build the site with scripts/build.sh --release first", manifest_path.display())
+        })?)?;
     let main = gz("herald_bg.wasm")?;
     let js = gz("herald.js")? + gz("__wasm_split.______________________.js")?;
     let mut chunks = 0;
