@@ -1,4 +1,5 @@
 pub mod copy;
 pub mod format;
 pub mod json;
+pub mod resource;
 pub mod status_badge;

@@ -2,6 +2,8 @@
 //! trouble first.
 
 use leptos::prelude::*;
+
+use crate::components::resource::server_resource;
 use leptos_meta::Title;
 
 use crate::{
@@ -14,7 +16,7 @@ use crate::{
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_dashboard());
+    let data = server_resource(|| (), |_| get_dashboard());
     Effect::new(move |_| {
         if let Ok(handle) =
             set_interval_with_handle(move || data.refetch(), std::time::Duration::from_secs(10))

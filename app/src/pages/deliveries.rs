@@ -2,6 +2,8 @@
 //! The whole view lives in the URL, so a link reproduces it.
 
 use leptos::prelude::*;
+
+use crate::components::resource::server_resource;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -98,7 +100,7 @@ pub fn DeliveryLogPage() -> impl IntoView {
         limit: Some(50),
         ..Default::default()
     });
-    let page = Resource::new(move || query.get(), list_deliveries);
+    let page = server_resource(move || query.get(), list_deliveries);
     let can_write = use_can_write();
     let navigate = use_navigate();
 

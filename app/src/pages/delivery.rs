@@ -2,6 +2,8 @@
 //! timeline, and Re-send with the new attempt's result shown as soon as it is known.
 
 use leptos::prelude::*;
+
+use crate::components::resource::server_resource;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -26,7 +28,7 @@ enum Tab {
 pub fn DeliveryPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<DeliveryId>().ok()));
-    let detail = Resource::new(
+    let detail = server_resource(
         move || id.get(),
         |id| async move {
             match id {

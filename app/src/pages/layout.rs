@@ -4,9 +4,14 @@ use leptos_router::{
     hooks::use_navigate,
 };
 
-use crate::{api::session::get_current_user, error::AppError, models::CurrentUser};
+use crate::{
+    api::session::get_current_user,
+    components::resource::{server_resource, JsonSliceCodec},
+    error::AppError,
+    models::CurrentUser,
+};
 
-type UserResource = Resource<Result<CurrentUser, AppError>>;
+type UserResource = Resource<Result<CurrentUser, AppError>, JsonSliceCodec>;
 
 /// Whether the signed-in user may change things (admins); viewers see no write actions, and
 /// the server refuses them anyway.
@@ -24,7 +29,7 @@ pub fn use_can_write() -> Signal<bool> {
 /// The frame around every signed-in page: navigation, who is signed in, sign-out.
 #[component]
 pub fn Layout() -> impl IntoView {
-    let user: UserResource = Resource::new(|| (), |_| get_current_user());
+    let user: UserResource = server_resource(|| (), |_| get_current_user());
     provide_context(user);
 
     // A session that ended while the app was open: back to the sign-in page.

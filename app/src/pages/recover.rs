@@ -2,6 +2,8 @@
 //! re-send as a job and watch its progress.
 
 use leptos::prelude::*;
+
+use crate::components::resource::server_resource;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -18,7 +20,7 @@ use crate::{
 #[component]
 pub fn RecoverPage() -> impl IntoView {
     let query = use_query_map();
-    let webhooks = Resource::new(|| (), |_| list_webhooks());
+    let webhooks = server_resource(|| (), |_| list_webhooks());
     let can_write = use_can_write();
     let webhook = RwSignal::new(query.read_untracked().get("webhook_id").unwrap_or_default());
     let since = RwSignal::new(query.read_untracked().get("since").unwrap_or_default());

@@ -2,6 +2,8 @@
 //! Viewers see everything read-only.
 
 use leptos::prelude::*;
+
+use crate::components::resource::server_resource;
 use leptos_meta::Title;
 
 use super::layout::use_can_write;
@@ -34,7 +36,7 @@ pub fn SettingsPage() -> impl IntoView {
 #[component]
 fn RetentionSection() -> impl IntoView {
     let can_write = use_can_write();
-    let policy = Resource::new(|| (), |_| get_retention());
+    let policy = server_resource(|| (), |_| get_retention());
     let deliveries = RwSignal::new(String::new());
     let events = RwSignal::new(String::new());
     let jobs = RwSignal::new(String::new());
@@ -124,7 +126,7 @@ fn RetentionSection() -> impl IntoView {
 
 #[component]
 fn ApiKeysSection() -> impl IntoView {
-    let keys = Resource::new(|| (), |_| list_api_keys());
+    let keys = server_resource(|| (), |_| list_api_keys());
     let name = RwSignal::new(String::new());
     let created = RwSignal::new(None::<Result<String, AppError>>);
     let create = Action::new(move |n: &String| {
@@ -186,7 +188,7 @@ fn ApiKeysSection() -> impl IntoView {
 
 #[component]
 fn UsersSection() -> impl IntoView {
-    let users = Resource::new(|| (), |_| list_users());
+    let users = server_resource(|| (), |_| list_users());
     view! {
         <section class="card" aria-labelledby="users-title">
             <h2 id="users-title">"Users and roles"</h2>
@@ -210,7 +212,7 @@ fn UsersSection() -> impl IntoView {
 
 #[component]
 fn OutboxSection() -> impl IntoView {
-    let mails = Resource::new(|| (), |_| list_outbox());
+    let mails = server_resource(|| (), |_| list_outbox());
     view! {
         <section class="card" aria-labelledby="outbox-title" data-test="outbox">
             <h2 id="outbox-title">"Email outbox"</h2>
@@ -244,7 +246,7 @@ fn OutboxSection() -> impl IntoView {
 fn ActivitySection() -> impl IntoView {
     let kind = RwSignal::new(String::new());
     let cursor = RwSignal::new(None::<String>);
-    let page = Resource::new(move || (kind.get(), cursor.get()), |(k, c)| list_activity(Some(k), c));
+    let page = server_resource(move || (kind.get(), cursor.get()), |(k, c)| list_activity(Some(k), c));
     view! {
         <section class="card" aria-labelledby="activity-title" data-test="activity">
             <h2 id="activity-title">"System activity"</h2>

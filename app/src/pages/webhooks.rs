@@ -2,6 +2,8 @@
 //! usage, secret, last deliveries, stop/start and reactivation with recovery.
 
 use leptos::prelude::*;
+
+use crate::components::resource::server_resource;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -21,7 +23,7 @@ use crate::{
 
 #[component]
 pub fn WebhooksPage() -> impl IntoView {
-    let list = Resource::new(|| (), |_| list_webhooks());
+    let list = server_resource(|| (), |_| list_webhooks());
     let can_write = use_can_write();
     view! {
         <Title text="Webhooks"/>
@@ -102,7 +104,7 @@ pub fn NewWebhookPage() -> impl IntoView {
 pub fn EditWebhookPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<WebhookId>().ok()));
-    let data = Resource::new(
+    let data = server_resource(
         move || id.get(),
         |id| async move {
             match id {
@@ -318,7 +320,7 @@ pub fn WebhookPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<WebhookId>().ok()));
     let limit = RwSignal::new(100u64);
-    let data = Resource::new(
+    let data = server_resource(
         move || (id.get(), limit.get()),
         |(id, limit)| async move {
             match id {
