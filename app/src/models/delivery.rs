@@ -100,13 +100,38 @@ pub struct AttemptResponse {
     pub body_truncated: bool,
 }
 
-/// A delivery with its event's payload and every attempt, oldest first.
+/// A delivery with its event's payload and every attempt, oldest first, as the admin app
+/// receives it. The JSON API sends [`DeliveryDetailBody`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeliveryDetail {
+    pub delivery: DeliveryRow,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub payload: serde_json::Value,
+    pub attempts: Vec<Attempt>,
+}
+
+/// [`DeliveryDetail`] as `GET /api/v1/deliveries/{id}` returns it: the delivery's own fields at
+/// the top level. Only the server writes this shape; reading `flatten` in the browser would
+/// cost the bundle serde's buffering deserialiser, so the admin app gets the nested one.
+#[cfg(feature = "ssr")]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryDetail)]
+pub struct DeliveryDetailBody {
     #[serde(flatten)]
     pub delivery: DeliveryRow,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub payload: serde_json::Value,
     pub attempts: Vec<Attempt>,
+}
+
+#[cfg(feature = "ssr")]
+impl From<DeliveryDetail> for DeliveryDetailBody {
+    fn from(d: DeliveryDetail) -> Self {
+        Self {
+            delivery: d.delivery,
+            next_attempt_at: d.next_attempt_at,
+            payload: d.payload,
+            attempts: d.attempts,
+        }
+    }
 }

@@ -71,13 +71,30 @@ pub struct Webhook {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What creating a webhook returns: the webhook and its signing secret, shown here once.
+/// What creating a webhook returns: the webhook and its signing secret, shown here once. The
+/// JSON API sends [`CreatedWebhookBody`]; the admin app receives this nested shape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedWebhook {
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+/// [`CreatedWebhook`] as `POST /api/v1/webhooks` returns it: the webhook's fields at the top
+/// level (see `DeliveryDetailBody` for why the browser does not read this shape).
+#[cfg(feature = "ssr")]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedWebhook)]
+pub struct CreatedWebhookBody {
     #[serde(flatten)]
     pub webhook: Webhook,
     pub secret: String,
+}
+
+#[cfg(feature = "ssr")]
+impl From<CreatedWebhook> for CreatedWebhookBody {
+    fn from(c: CreatedWebhook) -> Self {
+        Self { webhook: c.webhook, secret: c.secret }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

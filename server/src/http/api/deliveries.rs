@@ -20,14 +20,14 @@ pub async fn list(
 
 /// `GET /api/v1/deliveries/{id}`: one delivery with its payload and every attempt.
 #[utoipa::path(get, operation_id = "get_delivery", path = "/deliveries/{id}", tag = "deliveries", params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = app::models::DeliveryDetail), (status = 404, description = "No such resource", body = Problem)))]
+    responses((status = 200, description = "OK", body = app::models::DeliveryDetailBody), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn get(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<Json<app::models::DeliveryDetail>, Problem> {
+) -> Result<Json<app::models::DeliveryDetailBody>, Problem> {
     let missing = || Problem::not_found(format!("No delivery has the id `{id}`."));
     let parsed: app::models::DeliveryId = id.parse().map_err(|_| missing())?;
-    deliveries::detail(&state.db, parsed).await?.map(Json).ok_or_else(missing)
+    deliveries::detail(&state.db, parsed).await?.map(|d| Json(d.into())).ok_or_else(missing)
 }
 
 fn parse_delivery_id(raw: &str) -> Result<app::models::DeliveryId, Problem> {

@@ -28,7 +28,7 @@ fn missing(id: WebhookId) -> Problem {
 }
 
 #[utoipa::path(post, operation_id = "create_webhook", path = "/webhooks", tag = "webhooks", request_body = WebhookCreate,
-    responses((status = 201, description = "Created; the only answer that shows the secret with the webhook", body = app::models::CreatedWebhook), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
+    responses((status = 201, description = "Created; the only answer that shows the secret with the webhook", body = app::models::CreatedWebhookBody), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(principal): Extension<ApiPrincipal>,
@@ -37,7 +37,12 @@ pub async fn create(
     input.validate()?;
     let created = db::webhooks::create(&state.db, input, &principal.actor()).await?;
     let location = format!("/api/v1/webhooks/{}", created.webhook.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(app::models::CreatedWebhookBody::from(created)),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
