@@ -34,8 +34,9 @@ fi
 cp style/main.css "$site/pkg/herald.css"
 cp public/* "$site/"
 if [ $release = 1 ]; then
-  # Served as-is to browsers that accept gzip (tower-http's precompressed files).
-  for f in "$site"/pkg/*.wasm "$site"/pkg/*.js "$site/pkg/herald.css"; do gzip -9 -k -f "$f"; done
+  # Served as-is to browsers that accept gzip (tower-http's precompressed files); herald-gzip
+  # (scripts/wasm-split) compresses with Zopfli, 4-5% smaller than gzip -9.
+  herald-gzip "$site"/pkg/*.wasm "$site"/pkg/*.js "$site/pkg/herald.css"
   printf 'WASM main module: %s bytes gzipped (each page: herald-bench bundle)\n' \
     "$(stat -c %s "$site/pkg/herald_bg.wasm.gz")" >&2
   cargo build --locked -p herald-server --bin herald --release

@@ -43,11 +43,14 @@ if ! { command -v wasm-opt >/dev/null && wasm-opt --version 2>/dev/null | grep -
   CARGO_TARGET_DIR="$(mktemp -d)" cargo install --quiet --locked wasm-opt --version "$WASM_OPT_VERSION"
 fi
 
-# Herald's bundle splitter (scripts/wasm-split: the splitter cargo-leptos uses, without cargo-leptos).
-split_sha=$(cat scripts/wasm-split/Cargo.toml scripts/wasm-split/Cargo.lock scripts/wasm-split/src/*.rs | sha256sum | cut -d' ' -f1)
+# Herald's bundle tools (scripts/wasm-split): herald-wasm-split, the splitter cargo-leptos uses,
+# without cargo-leptos; herald-gzip, which precompresses the release bundle with Zopfli.
+split_sha=$(find scripts/wasm-split/Cargo.toml scripts/wasm-split/Cargo.lock scripts/wasm-split/src -type f \
+  | sort | xargs cat | sha256sum | cut -d' ' -f1)
 split_stamp="$HOME/.cargo/.herald-wasm-split-sha"
-if ! command -v herald-wasm-split >/dev/null || [ "$(cat "$split_stamp" 2>/dev/null)" != "$split_sha" ]; then
-  log "installing herald-wasm-split (scripts/wasm-split, a few minutes, once)"
+if ! command -v herald-wasm-split >/dev/null || ! command -v herald-gzip >/dev/null \
+  || [ "$(cat "$split_stamp" 2>/dev/null)" != "$split_sha" ]; then
+  log "installing herald-wasm-split and herald-gzip (scripts/wasm-split, a few minutes, once)"
   CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-split" cargo install --quiet --locked --path scripts/wasm-split --root "$HOME/.cargo"
   echo "$split_sha" > "$split_stamp"
 fi
