@@ -66,7 +66,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=DeliveryLogPage/>
                     <Route path=path!("/deliveries/:id") view={Lazy::<DeliveryPages>::new()}/>
-                    <Route path=path!("/recover") view={Lazy::<DeliveryPages>::new()}/>
+                    <Route path=path!("/recover") view={Lazy::<RecoverPages>::new()}/>
                     <Route path=path!("/webhooks") view={Lazy::<WebhookPages>::new()}/>
                     <Route path=path!("/webhooks/new") view={Lazy::<WebhookPages>::new()}/>
                     <Route path=path!("/webhooks/:id") view={Lazy::<WebhookPages>::new()}/>
@@ -80,18 +80,17 @@ pub fn App() -> impl IntoView {
 }
 
 // The delivery log (where a signed-in admin lands) and the sign-in page are in the main WASM
-// module. The other pages load on demand, in three groups: each group is a lazy route whose
+// module. The other pages load on demand, in four groups: each group is a lazy route whose
 // code is in chunks the browser fetches when one of its pages is first shown (scripts/build.sh
 // splits the bundle there), and the server adds `<link rel="preload">` for them when it
 // renders such a page. Few groups keep the chunk count low: the splitter makes a chunk for
 // every set of lazy functions that shares code, and with one per page a page needed up to 99
-// files and became interactive about twice as late (BENCHMARKS.md, "Browser bundle").
+// files and became interactive about twice as late. Recovery has a group of its own: with the
+// delivery page, their first load was 400 KiB (BENCHMARKS.md, "Browser bundle").
 
-/// The pages that load on demand, told apart by path.
+/// The pages of the groups with several pages, told apart by path.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum LazyPage {
-    Delivery,
-    Recover,
     Webhooks,
     NewWebhook,
     Webhook,
@@ -104,8 +103,6 @@ impl LazyPage {
     /// The page the router shows at `path` (one of the lazy routes' paths).
     fn at(path: &str) -> Self {
         match path.trim_matches('/').split('/').collect::<Vec<_>>().as_slice() {
-            ["deliveries", ..] => Self::Delivery,
-            ["recover"] => Self::Recover,
             ["webhooks", "new"] => Self::NewWebhook,
             ["webhooks", _, "edit"] => Self::EditWebhook,
             ["webhooks", _] => Self::Webhook,
@@ -120,20 +117,31 @@ impl LazyPage {
     }
 }
 
-/// One delivery, and recovery of failed deliveries.
-pub struct DeliveryPages(LazyPage);
+/// One delivery with its attempts.
+pub struct DeliveryPages;
 
 #[lazy_route]
 impl LazyRoute for DeliveryPages {
     fn data() -> Self {
-        Self(LazyPage::current())
+        Self
     }
 
-    fn view(this: Self) -> AnyView {
-        match this.0 {
-            LazyPage::Recover => RecoverPage().into_any(),
-            _ => DeliveryPage().into_any(),
-        }
+    fn view(_this: Self) -> AnyView {
+        DeliveryPage().into_any()
+    }
+}
+
+/// Recovery: re-sending the failed deliveries of a webhook or a time window.
+pub struct RecoverPages;
+
+#[lazy_route]
+impl LazyRoute for RecoverPages {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        RecoverPage().into_any()
     }
 }
 
@@ -211,8 +219,6 @@ mod tests {
     #[test]
     fn each_lazy_path_names_its_page() {
         for (path, page) in [
-            ("/deliveries/0195", LazyPage::Delivery),
-            ("/recover", LazyPage::Recover),
             ("/webhooks", LazyPage::Webhooks),
             ("/webhooks/new", LazyPage::NewWebhook),
             ("/webhooks/0195", LazyPage::Webhook),

@@ -2,14 +2,13 @@
 //! trouble first.
 
 use leptos::prelude::*;
-
-use crate::components::resource::server_resource;
 use leptos_meta::Title;
 
 use crate::{
     api::settings::get_dashboard,
     components::{
         format::{percent, timestamp},
+        resource::server_resource,
         status_badge::WebhookStateBadge,
     },
 };

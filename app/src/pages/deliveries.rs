@@ -2,8 +2,6 @@
 //! The whole view lives in the URL, so a link reproduces it.
 
 use leptos::prelude::*;
-
-use crate::components::resource::server_resource;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -12,6 +10,7 @@ use crate::{
     api::deliveries::{list_deliveries, retry_delivery},
     components::{
         format::{duration_ms, timestamp},
+        resource::server_resource,
         status_badge::StatusBadge,
     },
     models::{DeliveryId, DeliveryQuery, DeliveryRow, DeliverySort, DeliveryStatus, SortOrder},

@@ -2,8 +2,6 @@
 //! timeline, and Re-send with the new attempt's result shown as soon as it is known.
 
 use leptos::prelude::*;
-
-use crate::components::resource::server_resource;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -13,6 +11,7 @@ use crate::{
     components::{
         format::{duration_ms, timestamp},
         json::DocumentView,
+        resource::server_resource,
         status_badge::{outcome_label, StatusBadge},
     },
     models::{Attempt, DeliveryDetail, DeliveryId, DeliveryStatus},

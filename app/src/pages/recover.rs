@@ -2,13 +2,11 @@
 //! re-send as a job and watch its progress.
 
 use leptos::prelude::*;
-
-use crate::components::resource::server_resource;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::layout::use_can_write;
-use crate::components::format::parse_datetime_local;
+use crate::components::{format::parse_datetime_local, resource::server_resource};
 use crate::{
     api::{
         deliveries::{bulk_retry, get_job},

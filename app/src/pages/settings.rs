@@ -2,8 +2,6 @@
 //! Viewers see everything read-only.
 
 use leptos::prelude::*;
-
-use crate::components::resource::server_resource;
 use leptos_meta::Title;
 
 use super::layout::use_can_write;
@@ -12,7 +10,7 @@ use crate::{
         create_api_key, get_retention, list_activity, list_api_keys, list_outbox, list_users, revoke_api_key,
         save_retention,
     },
-    components::{copy::CopyButton, format::timestamp},
+    components::{copy::CopyButton, format::timestamp, resource::server_resource},
     error::AppError,
     models::{ApiKeyId, RetentionPolicy},
 };

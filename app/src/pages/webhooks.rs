@@ -2,8 +2,6 @@
 //! usage, secret, last deliveries, stop/start and reactivation with recovery.
 
 use leptos::prelude::*;
-
-use crate::components::resource::server_resource;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -16,7 +14,9 @@ use crate::{
             update_webhook,
         },
     },
-    components::{copy::CopyButton, format::timestamp, status_badge::WebhookStateBadge},
+    components::{
+        copy::CopyButton, format::timestamp, resource::server_resource, status_badge::WebhookStateBadge,
+    },
     error::AppError,
     models::{Webhook, WebhookAuth, WebhookCreate, WebhookId, WebhookPatch, WebhookState, WebhookWithUsage},
 };
