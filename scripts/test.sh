@@ -24,13 +24,16 @@ else
 fi
 
 echo "[test] browser tests (Playwright, Chromium)" >&2
-bin=$(scripts/build.sh)
+# The browser tests run the optimised bundle, as users download it (wasm-opt and the
+# precompressed files included); the server is a dev build, quicker to build.
+bin=$(scripts/build.sh --release-site)
 
 # The benchmarks, small, so they keep working (the real runs are in BENCHMARKS.md).
 echo "[test] benchmark smoke run" >&2
 cargo build --locked -p herald-server --bin herald-bench
 "$CARGO_TARGET_DIR/debug/herald-bench" delivery --events 200 --rate 50 --duration 2 --herald "$bin"
 "$CARGO_TARGET_DIR/debug/herald-bench" log-query --attempts 20000 --webhooks 20 --runs 3
+"$CARGO_TARGET_DIR/debug/herald-bench" bundle
 
 cd end2end
 HERALD_BIN="$bin" npx playwright test
