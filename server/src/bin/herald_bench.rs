@@ -627,7 +627,7 @@ fn bundle(pkg: &std::path::Path) -> anyhow::Result<()> {
             chunk_bytes += gz(&name)?;
         }
     }
-    println!("browser bundle, gzip -9, in {}", pkg.display());
+    println!("browser bundle, gzipped as served (the .gz files), in {}", pkg.display());
     println!("  main module {main} B ({:.0} KiB); JS glue {js} B", main as f64 / 1024.0);
     println!("  chunks: {chunks} files, {chunk_bytes} B in all; all WASM {} B", main + chunk_bytes);
     println!("  {:<24} {:>6} {:>12} {:>22}", "page", "files", "its chunks B", "first load (WASM) B");
