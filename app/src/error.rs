@@ -30,6 +30,36 @@ impl FromServerFnError for AppError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         AppError::Transport(value.to_string())
     }
+
+    /// The error as the server function's answer. On the server it also sets the answer's HTTP
+    /// status (Leptos answers every error with 500), so a refused form is a 422 in the access
+    /// log and only real failures count as server errors. The browser reads any 4xx or 5xx as
+    /// an error.
+    fn ser(&self) -> leptos::server_fn::Bytes {
+        #[cfg(feature = "ssr")]
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(self.status());
+        }
+        serde_json::to_vec(self).unwrap_or_else(|_| br#""Internal""#.to_vec()).into()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// The HTTP status a server function answers this error with.
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            // On the server: a request the server function could not decode.
+            AppError::Transport(_) => StatusCode::BAD_REQUEST,
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -4,7 +4,7 @@ use crate::{both_databases, common::*};
 
 both_databases!(
     sign_in_opens_the_delivery_log_and_a_wrong_password_is_refused,
-    server_functions_need_a_session
+    server_functions_need_a_session_and_answer_errors_with_their_status
 );
 
 async fn sign_in_opens_the_delivery_log_and_a_wrong_password_is_refused(backend: Backend) {
@@ -71,23 +71,40 @@ async fn sign_in_opens_the_delivery_log_and_a_wrong_password_is_refused(backend:
     app.stop().await;
 }
 
-async fn server_functions_need_a_session(backend: Backend) {
+async fn server_functions_need_a_session_and_answer_errors_with_their_status(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let call = |cookie: Option<String>| {
-        let mut req = app.client.post(app.url("/rpc/list_deliveries")).form(&[("query[q]", "")]);
+    let call = |path: &'static str, form: &'static [(&'static str, &'static str)], cookie: Option<String>| {
+        let mut req = app.client.post(app.url(path)).form(form);
         if let Some(c) = cookie {
             req = req.header(COOKIE, c);
         }
         req.send()
     };
+    let list: &[(&str, &str)] = &[("query[q]", "")];
 
-    let res = call(None).await.unwrap();
-    assert!(!res.status().is_success());
-    assert!(res.text().await.unwrap().contains("Unauthorized"));
+    let res = call("/rpc/list_deliveries", list, None).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap(), "Unauthorized");
 
-    let res = call(Some(app.sign_in().await)).await.unwrap();
+    let cookie = app.sign_in().await;
+    let res = call("/rpc/list_deliveries", list, Some(cookie.clone())).await.unwrap();
     assert_eq!(res.status(), 200);
     let page: serde_json::Value = res.json().await.unwrap();
     assert_eq!(page["items"], serde_json::json!([]));
+
+    // Refused input is a 422 naming the field, a missing delivery a 404, an undecodable call a
+    // 400: none of them is a server error.
+    let res = call("/rpc/list_deliveries", &[("query[cursor]", "not-a-cursor")], Some(cookie.clone()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["Invalid"]["field"], "cursor");
+    let res =
+        call("/rpc/get_delivery", &[("id", "0195a3c0-0000-7000-8000-000000000000")], Some(cookie.clone()))
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = call("/rpc/get_delivery", &[("id", "not-an-id")], Some(cookie)).await.unwrap();
+    assert_eq!(res.status(), 400);
     app.stop().await;
 }
