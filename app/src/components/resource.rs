@@ -4,8 +4,8 @@
 //! default resource codec decodes the same types from the page's hydration data with
 //! `serde_json::from_str`. The two readers are different types, so the browser bundle carried
 //! every model's deserialiser twice. [`server_resource`] decodes hydration data through the same
-//! reader as the server functions, so each deserialiser is compiled once (measured in
-//! BENCHMARKS.md, "Browser bundle").
+//! reader as the server functions, so each deserialiser is compiled once (BENCHMARKS.md, "Under
+//! 400 KiB for every page").
 
 use leptos::{
     prelude::*,
