@@ -600,6 +600,18 @@ async fn log_query(database_url: &str, n: usize, n_webhooks: usize, runs: usize)
 // ---------------------------------------------------------------------------------------------
 // Bundle size
 
+/// The goal for what one page downloads first (BENCHMARKS.md): gzipped WASM of at most 400 KiB.
+const BUNDLE_GOAL: u64 = 400 * 1024;
+
+/// A marker for a first load over [`BUNDLE_GOAL`], so it stands out in the test log.
+fn over_goal(bytes: u64) -> String {
+    if bytes > BUNDLE_GOAL {
+        format!("  OVER THE 400 KiB GOAL by {} B", bytes - BUNDLE_GOAL)
+    } else {
+        String::new()
+    }
+}
+
 /// Prints the gzipped sizes `scripts/build.sh --release` left in `pkg`: the main module, and
 /// for each page (a lazy function in the split manifest) the chunks it loads on top of it.
 fn bundle(pkg: &std::path::Path) -> anyhow::Result<()> {
@@ -648,11 +660,16 @@ fn bundle(pkg: &std::path::Path) -> anyhow::Result<()> {
         let first = main + own;
         worst = worst.max(first);
         println!(
-            "  {page:<24} {:>6} {own:>12} {first:>13} ({:>3.0} KiB)",
+            "  {page:<24} {:>6} {own:>12} {first:>13} ({:>3.0} KiB){}",
             files.len(),
-            first as f64 / 1024.0
+            first as f64 / 1024.0,
+            over_goal(first)
         );
     }
-    println!("largest first load: {worst} B ({:.0} KiB) of WASM, plus {js} B of JS", worst as f64 / 1024.0);
+    println!(
+        "largest first load: {worst} B ({:.0} KiB) of WASM, plus {js} B of JS{}",
+        worst as f64 / 1024.0,
+        over_goal(worst)
+    );
     Ok(())
 }
