@@ -10,17 +10,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-release=0 release_server=0
+release_site=0 release_server=0
 case "${1:-}" in
-  --release) release=1 release_server=1 ;;
-  --release-site) release=1 ;;
+  --release) release_site=1 release_server=1 ;;
+  --release-site) release_site=1 ;;
   "") ;;
   *) echo "usage: scripts/build.sh [--release | --release-site]" >&2; exit 2 ;;
 esac
 site=target/site
 mkdir -p "$site"
 
-if [ $release = 1 ]; then
+if [ $release_site = 1 ]; then
   cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
   wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
 else
@@ -33,7 +33,7 @@ rm -rf "$site/pkg" && mkdir -p "$site/pkg"
 herald-wasm-split "$wasm" "$site/pkg" herald
 wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$site/pkg" --out-name herald "$site/pkg/herald.wasm"
 rm "$site/pkg/herald.wasm"
-if [ $release = 1 ]; then
+if [ $release_site = 1 ]; then
   # --flatten --rereloop before -Oz rebuilds each function's control flow from scratch, which
   # the size passes then shrink further: 1% smaller gzipped than -Oz alone (BENCHMARKS.md).
   for f in "$site"/pkg/*.wasm; do
@@ -43,7 +43,7 @@ if [ $release = 1 ]; then
 fi
 cp style/main.css "$site/pkg/herald.css"
 cp public/* "$site/"
-if [ $release = 1 ]; then
+if [ $release_site = 1 ]; then
   # Served as-is to browsers that accept gzip (tower-http's precompressed files); herald-gzip
   # (scripts/wasm-split) compresses with Zopfli, 4-5% smaller than gzip -9.
   herald-gzip "$site"/pkg/*.wasm "$site"/pkg/*.js "$site/pkg/herald.css"

@@ -3,6 +3,7 @@
 use leptos::server_fn::{
     codec::JsonEncoding,
     error::{FromServerFnError, ServerFnErrorErr},
+    Encodes,
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +41,9 @@ impl FromServerFnError for AppError {
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(self.status());
         }
-        serde_json::to_vec(self).unwrap_or_else(|_| br#""Internal""#.to_vec()).into()
+        Self::Encoder::encode(self).unwrap_or_else(|_| {
+            Self::Encoder::encode(&AppError::Internal).expect("a unit variant always encodes")
+        })
     }
 }
 

@@ -86,7 +86,7 @@ pub fn App() -> impl IntoView {
 // renders such a page. Few groups keep the chunk count low: the splitter makes a chunk for
 // every set of lazy functions that shares code, and with one per page a page needed up to 99
 // files and became interactive about twice as late. Recovery has a group of its own: with the
-// delivery page, their first load was 400 KiB (BENCHMARKS.md, "Browser bundle").
+// delivery page, their first load was 400 KiB (BENCHMARKS.md, "Under 400 KiB for every page").
 
 /// The pages of the groups with several pages, told apart by path.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -615,19 +615,17 @@ fn over_goal(bytes: u64) -> String {
 /// Prints the gzipped sizes `scripts/build.sh --release` left in `pkg`: the main module, and
 /// for each page (a lazy function in the split manifest) the chunks it loads on top of it.
 fn bundle(pkg: &std::path::Path) -> anyhow::Result<()> {
+    let missing = |path: &std::path::Path| {
+        format!("{}: build the site with scripts/build.sh --release first", path.display())
+    };
     let gz = |file: &str| -> anyhow::Result<u64> {
         let path = pkg.join(format!("{file}.gz"));
-        Ok(std::fs::metadata(&path)
-            .with_context(|| {
-                format!("{}: build the site with scripts/build.sh --release first", path.display())
-            })?
-            .len())
+        Ok(std::fs::metadata(&path).with_context(|| missing(&path))?.len())
     };
     let manifest_path = pkg.join("__wasm_split_manifest.json");
-    let manifest: std::collections::BTreeMap<String, Vec<String>> =
-        serde_json::from_str(&std::fs::read_to_string(&manifest_path).with_context(|| {
-            format!("{}: build the site with scripts/build.sh --release first", manifest_path.display())
-        })?)?;
+    let manifest: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(
+        &std::fs::read_to_string(&manifest_path).with_context(|| missing(&manifest_path))?,
+    )?;
     let main = gz("herald_bg.wasm")?;
     let js = gz("herald.js")? + gz("__wasm_split.______________________.js")?;
     let mut chunks = 0;
@@ -661,7 +659,7 @@ fn bundle(pkg: &std::path::Path) -> anyhow::Result<()> {
         worst = worst.max(first);
         println!(
             "  {page:<24} {:>6} {own:>12} {first:>13} ({:>3.0} KiB){}",
-            files.len(),
+            files.len() + 1, // its chunks and the main module
             first as f64 / 1024.0,
             over_goal(first)
         );
