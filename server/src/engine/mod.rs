@@ -1,7 +1,9 @@
 //! The delivery engine: claims due deliveries, sends them, decides what comes next and records
 //! each attempt. `Engine::run` is the long-running loop. Requests go out concurrently; their
 //! attempts are recorded by one recorder task, in batches of whatever finished meanwhile, one
-//! transaction per batch.
+//! transaction per batch. A request's slot (its webhook's concurrency, this process's
+//! `max_in_flight`) is free as soon as its response is in; recording goes on beside the next
+//! requests.
 
 pub mod dispatch;
 pub mod guard;
@@ -13,7 +15,7 @@ use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 use tokio::{
-    sync::{mpsc, oneshot, Notify},
+    sync::{mpsc, Notify},
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
@@ -21,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use self::{
     guard::Guard,
     policy::{AttemptResult, Before, RetryPolicy},
-    store::{Attempted, ClaimLimits, Claimed},
+    store::{Answered, Attempted, ClaimLimits, Claimed},
 };
 use crate::config::Config;
 
@@ -58,12 +60,6 @@ impl EngineSettings {
 /// The most attempts one recording transaction takes.
 const RECORD_BATCH: usize = 256;
 
-/// An attempt handed to the recorder, and how it tells the request's task it is recorded.
-struct ToRecord {
-    attempted: Attempted,
-    recorded: oneshot::Sender<()>,
-}
-
 pub struct Engine {
     db: DatabaseConnection,
     settings: EngineSettings,
@@ -72,6 +68,8 @@ pub struct Engine {
     /// This process, as leases and attempts name it.
     worker: String,
     wakeup: Arc<Notify>,
+    /// Requests that are over and whose attempts wait for the recorder.
+    answered: Answered,
 }
 
 impl Engine {
@@ -91,7 +89,7 @@ impl Engine {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "herald".into());
         let worker =
             format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[24..]);
-        Ok(Engine { db, settings, client, guard, worker, wakeup })
+        Ok(Engine { db, settings, client, guard, worker, wakeup, answered: Answered::default() })
     }
 
     pub fn worker(&self) -> &str {
@@ -107,8 +105,9 @@ impl Engine {
     }
 
     /// Sends one claimed delivery, decides what comes next and hands the attempt to the
-    /// recorder; returns once it is recorded, so the delivery's slot is free only then.
-    async fn process(self: Arc<Self>, claimed: Claimed, recorder: mpsc::Sender<ToRecord>) {
+    /// recorder. Returns once the recorder has taken it (its queue is bounded), not once it is
+    /// recorded: the request is over, so its slot is free.
+    async fn process(self: Arc<Self>, claimed: Claimed, recorder: mpsc::Sender<Attempted>) {
         let request = dispatch::Request {
             webhook: &claimed.webhook,
             event: &claimed.event,
@@ -133,21 +132,19 @@ impl Engine {
             },
             app::db::now(),
         );
-        let (recorded, done) = oneshot::channel();
-        let attempted = Attempted { claimed, sent, decision };
-        if recorder.send(ToRecord { attempted, recorded }).await.is_ok() {
-            let _ = done.await;
+        self.answered.insert(&claimed.delivery);
+        let delivery = claimed.delivery.id;
+        if recorder.send(Attempted { claimed, sent, decision }).await.is_err() {
+            self.answered.remove([delivery]); // the recorder is gone: only at shutdown
         }
     }
 
     /// Records attempts until every sender is gone: each batch is what finished while the
     /// previous one was being written, so under load one commit covers many attempts and at
     /// low rates an attempt is recorded as soon as it finishes.
-    async fn record_all(self: Arc<Self>, mut queue: mpsc::Receiver<ToRecord>) {
-        let mut batch = Vec::with_capacity(RECORD_BATCH);
-        while queue.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-            let (attempted, recorded): (Vec<_>, Vec<_>) =
-                batch.drain(..).map(|r| (r.attempted, r.recorded)).unzip();
+    async fn record_all(self: Arc<Self>, mut queue: mpsc::Receiver<Attempted>) {
+        let mut attempted = Vec::with_capacity(RECORD_BATCH);
+        while queue.recv_many(&mut attempted, RECORD_BATCH).await > 0 {
             if let Err(e) = self.record(&attempted).await {
                 // One attempt the database refuses must not lose the others' records.
                 tracing::warn!(error = %e, attempts = attempted.len(), "cannot record attempts together; one by one");
@@ -164,9 +161,10 @@ impl Engine {
                     }
                 }
             }
-            for r in recorded {
-                let _ = r.send(());
-            }
+            self.answered.remove(attempted.drain(..).map(|a| a.claimed.delivery.id));
+            // A claim that ran while this batch committed may have counted one of its leases
+            // as in flight: claim again now rather than at the next poll.
+            self.wakeup.notify_one();
         }
     }
 
@@ -191,7 +189,9 @@ impl Engine {
         tracing::info!(worker = %self.worker, "delivery engine started");
         // One recorder: concurrent ones would update the same usage rows in different orders
         // and deadlock on PostgreSQL (measured: fan-out fell from 930 to 146 deliveries/s).
-        let (recorder, queue) = mpsc::channel(RECORD_BATCH * 4);
+        // The queue holds at most one more batch than is being written: a request that finds it
+        // full keeps its slot until there is room, so attempts held in memory stay bounded.
+        let (recorder, queue) = mpsc::channel(RECORD_BATCH);
         let recording = tokio::spawn(self.clone().record_all(queue));
         let mut tasks: JoinSet<()> = JoinSet::new();
         let batch = self.settings.max_in_flight.min(100);
@@ -209,7 +209,9 @@ impl Engine {
             let room = self.settings.max_in_flight.saturating_sub(tasks.len());
             let mut claimed_full = false;
             if room > 0 {
-                match store::claim(&self.db, &self.worker, &self.limits(room.min(batch))).await {
+                match store::claim(&self.db, &self.worker, &self.limits(room.min(batch)), &self.answered)
+                    .await
+                {
                     Ok(claimed) => {
                         claimed_full = claimed.len() == room.min(batch);
                         for c in claimed {

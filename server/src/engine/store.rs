@@ -43,20 +43,66 @@ pub struct ClaimLimits {
     pub lease_margin: chrono::Duration,
 }
 
+/// Deliveries this process has sent and heard back from whose attempts are not committed yet.
+/// Their leases still count as in flight in the database until the recorder commits them, but a
+/// per-webhook limit bounds requests to the receiver, and these have their answer: the claim
+/// subtracts them, so a webhook's slot is free as soon as its response is in, not one commit later.
+#[derive(Debug, Default)]
+pub struct Answered(std::sync::Mutex<HashMap<Uuid, Answer>>);
+
+#[derive(Clone, Copy, Debug)]
+struct Answer {
+    webhook_id: Uuid,
+    lease_expires_at: Option<DateTime<Utc>>,
+}
+
+impl Answered {
+    /// The delivery's request is over; its attempt is on its way to the recorder.
+    pub fn insert(&self, delivery: &deliveries::Model) {
+        let answer = Answer { webhook_id: delivery.webhook_id, lease_expires_at: delivery.lease_expires_at };
+        self.lock().insert(delivery.id, answer);
+    }
+
+    /// The recorder is done with these deliveries: their leases are released (or, if the
+    /// record failed, they count in the database until the lease expires).
+    pub fn remove(&self, deliveries: impl IntoIterator<Item = Uuid>) {
+        let mut answered = self.lock();
+        for id in deliveries {
+            answered.remove(&id);
+        }
+    }
+
+    /// Per webhook, the answered deliveries whose leases the database still counts at `at`.
+    fn counted_at(&self, at: DateTime<Utc>) -> HashMap<Uuid, i64> {
+        let mut counts = HashMap::new();
+        for a in self.lock().values().filter(|a| a.lease_expires_at.is_some_and(|e| e > at)) {
+            *counts.entry(a.webhook_id).or_default() += 1;
+        }
+        counts
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Answer>> {
+        // The map stays consistent whatever panicked while holding it: every change is one call.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 const DUE: [DeliveryStatus; 2] = [DeliveryStatus::Pending, DeliveryStatus::Retrying];
 
 /// Leases up to `limits.batch` due deliveries of active webhooks, oldest due first, never more
 /// than `per_webhook` in flight for one webhook across all processes (counted from live leases),
-/// so a slow or failing webhook cannot take every slot. On PostgreSQL, rows another process is
+/// so a slow or failing webhook cannot take every slot. Deliveries this process has `answered`
+/// do not count: their requests are over. On PostgreSQL, rows another process is
 /// claiming are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite, writers are serialised and the
 /// conditional update does the same.
 pub async fn claim(
     db: &DatabaseConnection,
     worker: &str,
     limits: &ClaimLimits,
+    answered: &Answered,
 ) -> Result<Vec<Claimed>, DbErr> {
     let at = now();
-    let in_flight: HashMap<Uuid, i64> = deliveries::Entity::find()
+    let mut in_flight: HashMap<Uuid, i64> = deliveries::Entity::find()
         .select_only()
         .column(deliveries::Column::WebhookId)
         .column_as(deliveries::Column::Id.count(), "n")
@@ -67,6 +113,15 @@ pub async fn claim(
         .await?
         .into_iter()
         .collect();
+    // Read after the count, never before: one answered in between is subtracted from a lease
+    // the count saw (right), one recorded in between is counted though its request is over (one
+    // slot too few, for one claim). Read before, an attempt recorded in between would be
+    // subtracted from a count that no longer held it, and the claim would pass the limit.
+    for (webhook_id, n) in answered.counted_at(at) {
+        if let Some(count) = in_flight.get_mut(&webhook_id) {
+            *count = Ord::max(*count - n, 0);
+        }
+    }
     let saturated: Vec<Uuid> =
         in_flight.iter().filter(|(_, n)| **n as usize >= limits.per_webhook).map(|(id, _)| *id).collect();
 

@@ -9,6 +9,7 @@ mod api_openapi;
 mod api_webhooks;
 mod cli;
 mod engine;
+mod engine_claims;
 mod engine_processes;
 mod migrations;
 mod retention;
