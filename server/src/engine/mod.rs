@@ -190,7 +190,8 @@ impl Engine {
         // One recorder: concurrent ones would update the same usage rows in different orders
         // and deadlock on PostgreSQL (measured: fan-out fell from 930 to 146 deliveries/s).
         // The queue holds at most one more batch than is being written: a request that finds it
-        // full keeps its slot until there is room, so attempts held in memory stay bounded.
+        // full stays among this process's `max_in_flight` until there is room (its webhook's
+        // slot is already free), so no more claims start and attempts held in memory stay bounded.
         let (recorder, queue) = mpsc::channel(RECORD_BATCH);
         let recording = tokio::spawn(self.clone().record_all(queue));
         let mut tasks: JoinSet<()> = JoinSet::new();
