@@ -21,6 +21,8 @@ pub enum AppError {
     Conflict(String),
     #[error("Something went wrong on the server; the server log has the details.")]
     Internal,
+    #[error("Herald's database is unavailable ({0}); nothing was changed. Try again in a few seconds.")]
+    Unavailable(String),
     #[error("Could not reach Herald: {0}")]
     Transport(String),
 }
@@ -59,6 +61,7 @@ impl AppError {
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             // On the server: a request the server function could not decode.
             AppError::Transport(_) => StatusCode::BAD_REQUEST,
         }
@@ -68,6 +71,10 @@ impl AppError {
 #[cfg(feature = "ssr")]
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
+        if crate::db::health::is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return AppError::Unavailable(err.to_string());
+        }
         tracing::error!(error = %err, "database error");
         AppError::Internal
     }

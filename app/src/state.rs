@@ -9,6 +9,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Stores events from the API in batches (group commit).
     pub ingest: crate::db::events::IngestQueue,
+    /// Whether the database can be written, as this process last saw it.
+    pub db_health: crate::db::health::DbHealth,
     pub web: WebSettings,
     pub api: ApiSettings,
     /// Tells the delivery engine of this process that deliveries became due (a new event, a

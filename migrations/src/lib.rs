@@ -7,6 +7,8 @@ mod m20261123_000001_add_engine_columns;
 mod m20261123_000002_add_one_purge_at_a_time;
 mod m20261123_000003_index_the_response_code_sort;
 mod m20261125_000001_index_the_event_type_filter;
+mod m20261130_000001_create_workers;
+mod m20261130_000002_index_scheduled_deliveries;
 
 pub struct Migrator;
 
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_add_one_purge_at_a_time::Migration),
             Box::new(m20261123_000003_index_the_response_code_sort::Migration),
             Box::new(m20261125_000001_index_the_event_type_filter::Migration),
+            Box::new(m20261130_000001_create_workers::Migration),
+            Box::new(m20261130_000002_index_scheduled_deliveries::Migration),
         ]
     }
 }

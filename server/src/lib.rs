@@ -50,6 +50,7 @@ async fn check_postgres_reachable(database_url: &str) -> anyhow::Result<()> {
 }
 
 pub fn app_state(config: &Config, db: DatabaseConnection) -> AppState {
+    let db_health = app::db::health::DbHealth::default();
     let leptos_options = LeptosOptions::builder()
         .output_name("herald")
         .site_root(config.site_root.as_str())
@@ -58,7 +59,8 @@ pub fn app_state(config: &Config, db: DatabaseConnection) -> AppState {
         .build();
     AppState {
         leptos_options,
-        ingest: app::db::events::IngestQueue::start(db.clone()),
+        ingest: app::db::events::IngestQueue::start(db.clone(), db_health.clone()),
+        db_health,
         db,
         web: WebSettings {
             session_ttl: chrono::Duration::hours(i64::from(config.session_ttl_hours)),
@@ -84,7 +86,19 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         engine::EngineSettings::from_config(&config),
         guard,
         state.wakeup.clone(),
+        state.db_health.clone(),
     )?);
+    // The heartbeat outlives the engine, so no other process takes this one's leases for a
+    // dead process's while it finishes its requests on shutdown.
+    let heartbeat = engine::heartbeat::Heartbeat {
+        db: db.clone(),
+        worker: engine.worker().to_owned(),
+        health: state.db_health.clone(),
+        engine_wakeup: state.wakeup.clone(),
+    };
+    let started_at = heartbeat.start().await.context("cannot write this process's first heartbeat")?;
+    let heartbeat_stop = CancellationToken::new();
+    let heartbeat_task = tokio::spawn(heartbeat.run(started_at, heartbeat_stop.clone()));
     let engine_task = tokio::spawn(engine.clone().run(shutdown.clone()));
     let jobs_task = tokio::spawn(
         jobs::JobRunner {
@@ -107,6 +121,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     // The HTTP server stops first; the engine finishes or releases what it has in flight.
     shutdown.cancel();
     engine_task.await.context("delivery engine failed")?;
+    heartbeat_stop.cancel();
+    heartbeat_task.await.context("heartbeat failed")?;
     mailer_task.await.context("mailer failed")?;
     jobs_task.await.context("job runner failed")?;
     tracing::info!("Herald stopped");

@@ -43,6 +43,12 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Copy a SQLite database to FILE while Herald runs (a consistent snapshot, `VACUUM INTO`).
+    /// For PostgreSQL, use `pg_dump`.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -181,6 +187,25 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             if let Some(pw) = generated {
                 println!("password: {pw}");
             }
+            Ok(())
+        }
+        Command::Backup { file } => {
+            anyhow::ensure!(
+                db::sqlite_path(&config.database_url).is_some(),
+                "herald backup copies SQLite databases; for PostgreSQL use pg_dump (README, Operations)"
+            );
+            anyhow::ensure!(!file.exists(), "{} exists already; give a new file", file.display());
+            let db = herald_server::open_database(&config).await?;
+            let target = file.to_str().context("the backup file's path must be UTF-8")?;
+            let started = std::time::Instant::now();
+            db::backup_sqlite(&db, target).await.context("backup failed")?;
+            let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "backed up to {} ({:.1} MiB in {:.1} s)",
+                file.display(),
+                bytes as f64 / 1048576.0,
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::ApiKey { command: ApiKeyCommand::Create { name } } => {

@@ -136,6 +136,7 @@ const INGEST_BATCH: usize = 256;
 #[derive(Clone, Debug)]
 pub struct IngestQueue {
     queue: tokio::sync::mpsc::Sender<Waiting>,
+    health: super::health::DbHealth,
 }
 
 #[derive(Debug)]
@@ -148,17 +149,23 @@ impl IngestQueue {
     /// Starts the writers; they stop when the last clone of the queue is dropped. SQLite has
     /// one writer (it writes one transaction at a time anyway); PostgreSQL has four, so one
     /// batch is written while the next waits for its commit to reach the disk.
-    pub fn start(db: DatabaseConnection) -> Self {
+    ///
+    /// An answer is `Ok` only once the transaction holding the event has committed. While the
+    /// database is unavailable (`health`), events are refused at once, never queued.
+    pub fn start(db: DatabaseConnection, health: super::health::DbHealth) -> Self {
         let (queue, waiting) = tokio::sync::mpsc::channel(INGEST_BATCH * 4);
         let waiting = std::sync::Arc::new(tokio::sync::Mutex::new(waiting));
         let writers = if super::is_postgres(&db) { 4 } else { 1 };
         for _ in 0..writers {
-            tokio::spawn(write_all(db.clone(), waiting.clone()));
+            tokio::spawn(write_all(db.clone(), waiting.clone(), health.clone()));
         }
-        IngestQueue { queue }
+        IngestQueue { queue, health }
     }
 
     pub async fn ingest(&self, event: NewEvent) -> Result<EventAccepted, DbErr> {
+        if let Some(refused) = self.health.refuse() {
+            return Err(refused);
+        }
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.queue
             .send(Waiting { event, answer })
@@ -171,15 +178,31 @@ impl IngestQueue {
 async fn write_all(
     db: DatabaseConnection,
     waiting: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Waiting>>>,
+    health: super::health::DbHealth,
 ) {
     let mut batch = Vec::with_capacity(INGEST_BATCH);
     while waiting.lock().await.recv_many(&mut batch, INGEST_BATCH).await > 0 {
         let (events, answers): (Vec<_>, Vec<_>) = batch.drain(..).map(|w| (w.event, w.answer)).unzip();
+        // Queued before the outage was known: refused like those that arrive during it.
+        if let Some(refused) = health.refuse() {
+            for answer in answers {
+                let _ = answer.send(Err(refused.clone()));
+            }
+            continue;
+        }
         let _turn = super::sqlite_write_turn(&db).await;
         match ingest_many(&db, &events).await {
             Ok(accepted) => {
+                health.wrote();
                 for (answer, accepted) in answers.into_iter().zip(accepted) {
                     let _ = answer.send(Ok(accepted));
+                }
+            }
+            // The database is unavailable: none of these is stored, and trying each on its own
+            // would only make every request wait longer for the same answer.
+            Err(e) if health.failed(&e) => {
+                for answer in answers {
+                    let _ = answer.send(Err(e.clone()));
                 }
             }
             // One event's failure must not fail the others, and a key stored concurrently (by

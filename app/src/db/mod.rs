@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod entities;
 pub mod events;
+pub mod health;
 pub mod jobs;
 pub mod outbox;
 pub mod retention;
@@ -13,6 +14,7 @@ pub mod sessions;
 pub mod stats;
 pub mod users;
 pub mod webhooks;
+pub mod workers;
 
 use std::{path::Path, time::Duration};
 
@@ -64,9 +66,11 @@ pub async fn sqlite_write_turn(
 /// For SQLite the file's folder is created and the database runs in WAL mode.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
+    // Short time-outs: a database that does not hand out a connection within them is
+    // unavailable, and callers are better told so (503 and Retry-After) than kept waiting.
     opts.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(2))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .max_connections(max_connections);
     if let Some(path) = sqlite_path(url) {
         if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -95,6 +99,22 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 Ok(())
             })
         })
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                Ok(!health::predates_last_failure(meta.age)
+                    && !sea_orm::sqlx::Connection::is_in_transaction(conn))
+            })
+        })
+    });
+    opts.map_sqlx_sqlite_pool_opts(|pool| {
+        pool.before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if health::predates_last_failure(meta.age) {
+                    return Ok(false);
+                }
+                sqlite_connection_is_clean(conn).await
+            })
+        })
     });
     // Switching a new SQLite file to WAL needs a moment of exclusive access: another process
     // starting at the same time (or migrating) can hold it. Wait for it rather than fail.
@@ -108,6 +128,54 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
             other => return other,
         }
     }
+}
+
+/// How long a caller waits for a pooled connection before the database counts as unavailable.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Whether a pooled SQLite connection may be handed out: it must not be inside a transaction,
+/// neither by sqlx's count nor by SQLite's own autocommit flag. A COMMIT that fails (a disk
+/// that stopped writing) can leave its transaction open with sqlx still counting it; the next
+/// "transaction" on that connection would then be a savepoint inside it, whose "commit" writes
+/// nothing durable, while the open transaction holds the write lock ("database is locked" for
+/// every other connection). Such a connection is closed instead (closing rolls back and frees
+/// the lock) and the pool opens a fresh one.
+async fn sqlite_connection_is_clean(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    if sea_orm::sqlx::Connection::is_in_transaction(conn) {
+        tracing::warn!("closing a database connection left inside a transaction");
+        return Ok(false);
+    }
+    let mut handle = conn.lock_handle().await?;
+    let raw = handle.as_raw_handle().as_ptr();
+    // SAFETY: the handle is locked, so sqlx's worker makes no call on it meanwhile; both
+    // functions only read the connection's flags.
+    let (autocommit, read_only) = unsafe {
+        (
+            libsqlite3_sys::sqlite3_get_autocommit(raw),
+            libsqlite3_sys::sqlite3_db_readonly(raw, c"main".as_ptr()),
+        )
+    };
+    if autocommit == 0 {
+        tracing::warn!("closing a database connection left inside a transaction");
+        return Ok(false);
+    }
+    // Opened while the file could not be written (SQLite then falls back to read-only): it
+    // would refuse every write even after the file is writable again.
+    if read_only == 1 {
+        tracing::warn!("closing a database connection that SQLite opened read-only");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Writes a consistent copy of a SQLite database to `file` while other connections go on
+/// reading and writing (`VACUUM INTO`: one read transaction, so the copy is one moment's state).
+pub async fn backup_sqlite(db: &DatabaseConnection, file: &str) -> Result<(), DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    db.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, "VACUUM INTO ?", [file.into()])).await?;
+    Ok(())
 }
 
 /// Keeps SQLite's query-planner statistics current (`PRAGMA optimize`): without them it may walk

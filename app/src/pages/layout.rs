@@ -5,7 +5,7 @@ use leptos_router::{
 };
 
 use crate::{
-    api::session::get_current_user,
+    api::session::{get_current_user, get_health_problem},
     components::resource::{server_resource, JsonSliceCodec},
     error::AppError,
     models::CurrentUser,
@@ -39,8 +39,33 @@ pub fn Layout() -> impl IntoView {
         }
     });
 
+    // While the database cannot be read or written, every page says so (checked every 5 s).
+    let health = server_resource(|| (), |_| get_health_problem());
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(move || health.refetch(), std::time::Duration::from_secs(5));
+        if let Ok(handle) = handle {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    let problem = move || match health.get() {
+        Some(Ok(Some(why))) => Some(why),
+        Some(Err(AppError::Transport(e))) => Some(format!("Herald does not answer: {e}")),
+        Some(Err(AppError::Unavailable(e))) => Some(e),
+        _ => None,
+    };
+
     view! {
         <a class="skip" href="#main">"Skip to content"</a>
+        <Transition fallback=|| ()>
+            {move || problem().map(|why| view! {
+                <div class="banner banner-error" role="alert" data-test="health-banner">
+                    <strong>"Herald cannot store or deliver events right now. "</strong>
+                    {why}
+                    " Events posted meanwhile are refused with 503 (nothing accepted is lost); \
+                     delivery resumes by itself when the database answers again."
+                </div>
+            })}
+        </Transition>
         <header class="topbar">
             <a href="/" class="brand">"Herald"</a>
             <nav aria-label="Main">

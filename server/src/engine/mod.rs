@@ -7,6 +7,8 @@
 
 pub mod dispatch;
 pub mod guard;
+pub mod heartbeat;
+pub mod lanes;
 pub mod policy;
 pub mod signing;
 pub mod store;
@@ -22,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::{
     guard::Guard,
+    lanes::Lanes,
     policy::{AttemptResult, Before, RetryPolicy},
     store::{Answered, Attempted, ClaimLimits, Claimed},
 };
@@ -60,6 +63,23 @@ impl EngineSettings {
 /// The most attempts one recording transaction takes.
 const RECORD_BATCH: usize = 256;
 
+/// How long the recorder waits for an unavailable database before giving up on a batch (its
+/// deliveries are then sent again once their leases are taken over: at least once).
+const OUTAGE_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits between tries against a failing database: 100 ms, doubling to at most 2 s, so the
+/// engine resumes within ~2 s of the database answering again and does not hammer it meanwhile.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    async fn wait(&mut self) {
+        let delay = Duration::from_millis(100 * 2u64.pow(self.0.min(5))).min(Duration::from_secs(2));
+        self.0 += 1;
+        tokio::time::sleep(delay).await;
+    }
+}
+
 pub struct Engine {
     db: DatabaseConnection,
     settings: EngineSettings,
@@ -70,6 +90,11 @@ pub struct Engine {
     wakeup: Arc<Notify>,
     /// Requests that are over and whose attempts wait for the recorder.
     answered: Answered,
+    /// Per webhook, deliveries leased ahead and requests in flight.
+    lanes: Lanes,
+    /// Set once shutdown begins: a finished request no longer hands its slot on.
+    stopping: std::sync::atomic::AtomicBool,
+    health: app::db::health::DbHealth,
 }
 
 impl Engine {
@@ -78,6 +103,7 @@ impl Engine {
         settings: EngineSettings,
         guard: Guard,
         wakeup: Arc<Notify>,
+        health: app::db::health::DbHealth,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -89,7 +115,18 @@ impl Engine {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "herald".into());
         let worker =
             format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[24..]);
-        Ok(Engine { db, settings, client, guard, worker, wakeup, answered: Answered::default() })
+        Ok(Engine {
+            db,
+            settings,
+            client,
+            guard,
+            worker,
+            wakeup,
+            answered: Answered::default(),
+            lanes: Lanes::default(),
+            stopping: Default::default(),
+            health,
+        })
     }
 
     pub fn worker(&self) -> &str {
@@ -100,14 +137,49 @@ impl Engine {
         ClaimLimits {
             batch,
             per_webhook: self.settings.webhook_concurrency,
+            prefetch: self.settings.webhook_concurrency,
             lease_margin: chrono::Duration::from_std(self.settings.lease_margin).unwrap_or_default(),
         }
     }
 
-    /// Sends one claimed delivery, decides what comes next and hands the attempt to the
-    /// recorder. Returns once the recorder has taken it (its queue is bounded), not once it is
-    /// recorded: the request is over, so its slot is free.
-    async fn process(self: Arc<Self>, claimed: Claimed, recorder: mpsc::Sender<Attempted>) {
+    /// Sends a claimed delivery, decides what comes next and hands the attempt to the recorder;
+    /// then sends the next delivery of the same webhook that waits in its lane, in the slot
+    /// the first one held, and so on. Returns when the lane has none (its slot is then free),
+    /// once the recorder has taken the last attempt (its queue is bounded), not once it is
+    /// recorded.
+    async fn process(self: Arc<Self>, mut claimed: Claimed, recorder: mpsc::Sender<Attempted>) {
+        loop {
+            let webhook = claimed.delivery.webhook_id;
+            let attempted = self.attempt(claimed).await;
+            // Only a delivery whose lease outlasts its request and half the margin is sent.
+            let margin = self.settings.lease_margin / 2;
+            let usable = |c: &Claimed| {
+                let needed = Duration::from_millis(c.webhook.timeout_ms.max(0) as u64) + margin;
+                let needed = chrono::Duration::from_std(needed).unwrap_or_default();
+                c.delivery.lease_expires_at.is_some_and(|e| e > app::db::now() + needed)
+            };
+            let hand_over = !self.stopping.load(std::sync::atomic::Ordering::SeqCst);
+            let mut unusable = Vec::new();
+            let next = self.lanes.finish(webhook, hand_over, usable, &mut unusable);
+            self.release(unusable).await;
+            // After the lane let go of it: counted as answered only once it is not running.
+            self.answered.insert(&attempted.claimed.delivery);
+            let delivery = attempted.claimed.delivery.id;
+            if recorder.send(attempted).await.is_err() {
+                self.answered.remove([delivery]); // the recorder is gone: only at shutdown
+            }
+            if self.lanes.running_low(webhook, self.settings.webhook_concurrency) {
+                self.wakeup.notify_one();
+            }
+            match next {
+                Some(next) => claimed = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Sends one delivery and decides what comes next.
+    async fn attempt(&self, claimed: Claimed) -> Attempted {
         let request = dispatch::Request {
             webhook: &claimed.webhook,
             event: &claimed.event,
@@ -132,11 +204,7 @@ impl Engine {
             },
             app::db::now(),
         );
-        self.answered.insert(&claimed.delivery);
-        let delivery = claimed.delivery.id;
-        if recorder.send(Attempted { claimed, sent, decision }).await.is_err() {
-            self.answered.remove([delivery]); // the recorder is gone: only at shutdown
-        }
+        Attempted { claimed, sent, decision }
     }
 
     /// Records attempts until every sender is gone: each batch is what finished while the
@@ -145,7 +213,7 @@ impl Engine {
     async fn record_all(self: Arc<Self>, mut queue: mpsc::Receiver<Attempted>) {
         let mut attempted = Vec::with_capacity(RECORD_BATCH);
         while queue.recv_many(&mut attempted, RECORD_BATCH).await > 0 {
-            if let Err(e) = self.record(&attempted).await {
+            if let Err(e) = self.record_when_available(&attempted).await {
                 // One attempt the database refuses must not lose the others' records.
                 tracing::warn!(error = %e, attempts = attempted.len(), "cannot record attempts together; one by one");
                 for one in attempted.chunks(1) {
@@ -168,18 +236,46 @@ impl Engine {
         }
     }
 
+    /// Records a batch, waiting out an outage of the database for up to `OUTAGE_WAIT`: the
+    /// requests went out, and recording them now spares the receiver a second copy. Past
+    /// that, or for any other error, the caller decides.
+    async fn record_when_available(&self, attempted: &[Attempted]) -> Result<(), sea_orm::DbErr> {
+        let started = std::time::Instant::now();
+        let mut backoff = Backoff::default();
+        loop {
+            match self.record(attempted).await {
+                Err(e) if self.health.failed(&e) && started.elapsed() < OUTAGE_WAIT => backoff.wait().await,
+                other => return other,
+            }
+        }
+    }
+
     async fn record(&self, attempted: &[Attempted]) -> Result<(), sea_orm::DbErr> {
         let deactivated = {
             let _turn = app::db::sqlite_write_turn(&self.db).await;
             store::record(&self.db, &self.worker, attempted).await?
         };
+        self.health.wrote();
         for d in &deactivated {
             tracing::warn!(webhook = %d.webhook, reason = %d.reason, held = d.held, "webhook deactivated");
+            self.release(self.lanes.deactivate(d.webhook_id)).await;
         }
         if !deactivated.is_empty() {
             self.wakeup.notify_one(); // the webhook.deactivated event is due
         }
         Ok(())
+    }
+
+    /// Gives back the leases of deliveries leased ahead that will not be sent from here.
+    async fn release(&self, ids: Vec<uuid::Uuid>) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = store::release_ids(&self.db, &self.worker, ids).await {
+            if !self.health.failed(&e) {
+                tracing::warn!(error = %e, "cannot release deliveries leased ahead; they expire with their lease");
+            }
+        }
     }
 
     /// Delivers until `shutdown`: claims whenever there is room, wakes on new events, a finished
@@ -197,33 +293,43 @@ impl Engine {
         let mut tasks: JoinSet<()> = JoinSet::new();
         let batch = self.settings.max_in_flight.min(100);
         let mut last_sweep = std::time::Instant::now();
+        let mut backoff = Backoff::default();
         loop {
             while tasks.try_join_next().is_some() {}
-            if last_sweep.elapsed() >= Duration::from_secs(1) {
+            if last_sweep.elapsed() >= Duration::from_secs(1) && self.health.outage().is_none() {
                 last_sweep = std::time::Instant::now();
                 match store::hold_inactive(&self.db).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(held = n, "held deliveries of webhooks that are not active"),
+                    Ok((held, inactive)) => {
+                        self.release(self.lanes.set_inactive(inactive.into_iter().collect())).await;
+                        if held > 0 {
+                            tracing::info!(held, "held deliveries of webhooks that are not active");
+                        }
+                    }
+                    Err(e) if self.health.failed(&e) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot hold deliveries of inactive webhooks"),
                 }
             }
             let room = self.settings.max_in_flight.saturating_sub(tasks.len());
             let mut claimed_full = false;
             if room > 0 {
-                match store::claim(&self.db, &self.worker, &self.limits(room.min(batch)), &self.answered)
-                    .await
-                {
-                    Ok(claimed) => {
-                        claimed_full = claimed.len() == room.min(batch);
-                        for c in claimed {
+                let limits = self.limits(batch);
+                match store::claim(&self.db, &self.worker, &limits, &self.answered, &self.lanes).await {
+                    Ok(claim) => {
+                        backoff = Backoff::default();
+                        claimed_full = claim.leased.len() == batch;
+                        let limit = self.settings.webhook_concurrency;
+                        for c in self.lanes.fill(claim.leased, &claim.others, limit, room) {
                             tasks.spawn(self.clone().process(c, recorder.clone()));
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot claim deliveries");
+                        // An outage is logged once, by `DbHealth`; other errors each time.
+                        if !self.health.failed(&e) {
+                            tracing::error!(error = %e, "cannot claim deliveries");
+                        }
                         tokio::select! {
                             _ = shutdown.cancelled() => break,
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = backoff.wait() => {}
                         }
                         continue;
                     }
@@ -239,6 +345,8 @@ impl Engine {
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
             }
         }
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.lanes.clear();
         let in_flight = tasks.len();
         if in_flight > 0 {
             tracing::info!(in_flight, "letting in-flight deliveries finish");

@@ -17,11 +17,11 @@ use sea_orm::{
     prelude::Expr,
     sea_query::{ExprTrait, Func, LockBehavior, LockType, Query},
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
-use super::{dispatch::Sent, policy::Decision};
+use super::{dispatch::Sent, lanes::Lanes, policy::Decision};
 
 /// A delivery this process has leased, with what sending it needs.
 #[derive(Clone, Debug)]
@@ -40,7 +40,18 @@ impl Claimed {
 pub struct ClaimLimits {
     pub batch: usize,
     pub per_webhook: usize,
+    /// Deliveries leased ahead per webhook, beyond its free slots, while it has a slot: they
+    /// wait in this process's lane and take over a slot the moment a request to it ends.
+    pub prefetch: usize,
     pub lease_margin: chrono::Duration,
+}
+
+/// What a claim leased, and what it counted.
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub leased: Vec<Claimed>,
+    /// Per webhook, the requests in flight from other processes.
+    pub others: HashMap<Uuid, usize>,
 }
 
 /// Deliveries this process has sent and heard back from whose attempts are not committed yet.
@@ -100,7 +111,8 @@ pub async fn claim(
     worker: &str,
     limits: &ClaimLimits,
     answered: &Answered,
-) -> Result<Vec<Claimed>, DbErr> {
+    lanes: &Lanes,
+) -> Result<Claim, DbErr> {
     let at = now();
     let mut in_flight: HashMap<Uuid, i64> = deliveries::Entity::find()
         .select_only()
@@ -122,51 +134,39 @@ pub async fn claim(
             *count = Ord::max(*count - n, 0);
         }
     }
-    let saturated: Vec<Uuid> =
-        in_flight.iter().filter(|(_, n)| **n as usize >= limits.per_webhook).map(|(id, _)| *id).collect();
-
-    let mut candidates = deliveries::Entity::find()
-        .select_only()
-        .column(deliveries::Column::Id)
-        .column(deliveries::Column::WebhookId)
-        .column(webhooks::Column::TimeoutMs)
-        .inner_join(webhooks::Entity)
-        .filter(deliveries::Column::Status.is_in(DUE))
-        .filter(deliveries::Column::NextAttemptAt.lte(at))
-        .filter(
-            sea_orm::Condition::any()
-                .add(deliveries::Column::LeaseExpiresAt.is_null())
-                .add(deliveries::Column::LeaseExpiresAt.lte(at)),
-        )
-        .filter(webhooks::Column::State.eq(WebhookState::Active))
-        .order_by_asc(deliveries::Column::NextAttemptAt)
-        .limit((limits.batch * 4) as u64);
-    if !saturated.is_empty() {
-        candidates = candidates.filter(deliveries::Column::WebhookId.is_not_in(saturated));
+    // Then this process's lanes (after `answered`: a request leaves its lane before it is
+    // answered, so read in this order it is counted once or not at all, never twice). What
+    // is left of the leases is other processes' requests in flight.
+    let held = lanes.held();
+    let mut others: HashMap<Uuid, usize> = HashMap::new();
+    for (webhook_id, count) in &in_flight {
+        let ours = held.get(webhook_id).map_or(0, |h| h.ready + h.running) as i64;
+        others.insert(*webhook_id, Ord::max(count - ours, 0) as usize);
     }
-    let candidates: Vec<(Uuid, Uuid, i32)> = candidates.into_tuple().all(db).await?;
+    let want = |webhook_id: &Uuid| {
+        let h = held.get(webhook_id).copied().unwrap_or_default();
+        let free =
+            limits.per_webhook.saturating_sub(others.get(webhook_id).copied().unwrap_or(0) + h.running);
+        if free == 0 && h.running == 0 {
+            0 // other processes hold every slot: leasing ahead would only keep these from them
+        } else {
+            (free + limits.prefetch).saturating_sub(h.ready)
+        }
+    };
+    let candidates = due_candidates(db, want, at).await?;
 
-    // Fair share: each webhook gets at most its free slots, in order of due time.
-    let mut taken: HashMap<Uuid, i64> = HashMap::new();
+    // Oldest due first across webhooks, each within its free slots (the candidates are).
     let mut by_timeout: HashMap<i32, Vec<Uuid>> = HashMap::new();
-    let mut chosen = 0;
-    for (id, webhook_id, timeout_ms) in candidates {
-        let used =
-            in_flight.get(&webhook_id).copied().unwrap_or(0) + taken.get(&webhook_id).copied().unwrap_or(0);
-        if used as usize >= limits.per_webhook {
-            continue;
-        }
-        *taken.entry(webhook_id).or_default() += 1;
-        by_timeout.entry(timeout_ms).or_default().push(id);
-        chosen += 1;
-        if chosen == limits.batch {
-            break;
-        }
+    for c in candidates.into_iter().take(limits.batch) {
+        by_timeout.entry(c.timeout_ms).or_default().push(c.id);
     }
 
     let mut leased = Vec::new();
     for (timeout_ms, ids) in by_timeout {
-        let expires = at + chrono::Duration::milliseconds(i64::from(timeout_ms)) + limits.lease_margin;
+        // Long enough for a delivery leased ahead to wait its turn in the lane for about one
+        // request (a crash does not wait for it: the heartbeat's takeover frees it in seconds).
+        let timeout = chrono::Duration::milliseconds(i64::from(timeout_ms));
+        let expires = at + timeout + timeout + limits.lease_margin;
         let still_free = Query::select()
             .column(deliveries::Column::Id)
             .from(deliveries::Entity)
@@ -189,7 +189,7 @@ pub async fn claim(
         leased.extend(rows);
     }
     if leased.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Claim { leased: Vec::new(), others });
     }
 
     let webhook_ids: Vec<Uuid> = leased.iter().map(|d| d.webhook_id).collect();
@@ -208,18 +208,142 @@ pub async fn claim(
         .into_iter()
         .map(|e| (e.id, e))
         .collect();
-    Ok(leased
+    let leased = leased
         .into_iter()
         .filter_map(|delivery| {
             let webhook = webhooks.get(&delivery.webhook_id)?.clone();
             let event = events.get(&delivery.event_id)?.clone();
             Some(Claimed { delivery, webhook, event })
         })
-        .collect())
+        .collect();
+    Ok(Claim { leased, others })
+}
+
+/// Gives back these leases of this process (deliveries it leased ahead for a webhook that was
+/// deactivated or stopped meanwhile), so the sweep holds them at once.
+pub async fn release_ids(db: &DatabaseConnection, worker: &str, ids: Vec<Uuid>) -> Result<u64, DbErr> {
+    let mut released = 0;
+    for chunk in ids.chunks(app::db::ROWS_PER_STATEMENT) {
+        let _turn = app::db::sqlite_write_turn(db).await;
+        released += deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(deliveries::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(deliveries::Column::Id.is_in(chunk.to_vec()))
+            .filter(deliveries::Column::LeaseOwner.eq(worker))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(released)
+}
+
+/// A due delivery the claim may lease.
+struct Candidate {
+    id: Uuid,
+    next_attempt_at: DateTime<Utc>,
+    timeout_ms: i32,
+}
+
+/// Webhooks asked about in one statement of `due_candidates` (SQLite allows 500 arms in a
+/// compound SELECT).
+const WEBHOOKS_PER_STATEMENT: usize = 100;
+
+/// The due, unleased deliveries of every active webhook that `want`s any, at most that many
+/// each, oldest due first. The work does not grow with the log or the backlog: only deliveries
+/// with a `next_attempt_at` (pending or retrying; every other status clears it) are in the
+/// partial index `idx_deliveries_scheduled` (webhook, next attempt). One walk of that index finds
+/// the webhooks that have any (a loose index scan, one seek per webhook), then each webhook's
+/// oldest due ones are read from its part of the index, skipping at most its leased ones. A
+/// single ordered scan of all due deliveries would instead walk past every due delivery of a
+/// saturated webhook (a backlog) to reach another webhook's.
+async fn due_candidates(
+    db: &DatabaseConnection,
+    want: impl Fn(&Uuid) -> usize,
+    at: DateTime<Utc>,
+) -> Result<Vec<Candidate>, DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = db.get_database_backend();
+    let mut sql = SqlValues::new(backend);
+    let active = sql.push(WebhookState::Active.as_str().into());
+    let scheduled = format!(
+        r#"WITH RECURSIVE scheduled(id) AS (
+             SELECT * FROM (SELECT "webhook_id" FROM "deliveries" WHERE "next_attempt_at" IS NOT NULL
+                            ORDER BY "webhook_id" LIMIT 1) AS first
+             UNION ALL
+             SELECT (SELECT d."webhook_id" FROM "deliveries" d
+                     WHERE d."next_attempt_at" IS NOT NULL AND d."webhook_id" > scheduled.id
+                     ORDER BY d."webhook_id" LIMIT 1)
+             FROM scheduled WHERE scheduled.id IS NOT NULL)
+           SELECT w."id", w."timeout_ms" FROM scheduled JOIN "webhooks" w ON w."id" = scheduled.id
+           WHERE w."state" = {active}"#
+    );
+    let mut webhooks: Vec<(Uuid, i32, usize)> = Vec::new();
+    for row in db.query_all_raw(Statement::from_sql_and_values(backend, scheduled, sql.values)).await? {
+        let id: Uuid = row.try_get("", "id")?;
+        let free = want(&id);
+        if free > 0 {
+            webhooks.push((id, row.try_get("", "timeout_ms")?, free));
+        }
+    }
+
+    let mut candidates = Vec::new();
+    for chunk in webhooks.chunks(WEBHOOKS_PER_STATEMENT) {
+        let mut sql = SqlValues::new(backend);
+        let now = sql.push(at.into());
+        let arms: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (webhook_id, _, free))| {
+                let (webhook, limit) = (sql.push((*webhook_id).into()), sql.push((*free as i64).into()));
+                format!(
+                    r#"SELECT * FROM (SELECT "id", "webhook_id", "next_attempt_at" FROM "deliveries"
+                         WHERE "webhook_id" = {webhook} AND "next_attempt_at" <= {now}
+                           AND "status" IN ('pending', 'retrying')
+                           AND ("lease_expires_at" IS NULL OR "lease_expires_at" <= {now})
+                         ORDER BY "next_attempt_at" LIMIT {limit}) AS due{i}"#
+                )
+            })
+            .collect();
+        let statement = Statement::from_sql_and_values(backend, arms.join(" UNION ALL "), sql.values);
+        let timeouts: HashMap<Uuid, i32> = chunk.iter().map(|(id, timeout, _)| (*id, *timeout)).collect();
+        for row in db.query_all_raw(statement).await? {
+            let webhook_id: Uuid = row.try_get("", "webhook_id")?;
+            candidates.push(Candidate {
+                id: row.try_get("", "id")?,
+                next_attempt_at: row.try_get("", "next_attempt_at")?,
+                timeout_ms: timeouts.get(&webhook_id).copied().unwrap_or(15_000),
+            });
+        }
+    }
+    candidates.sort_by_key(|c| c.next_attempt_at);
+    Ok(candidates)
+}
+
+/// Values bound to a hand-written statement, with the placeholder each backend expects.
+struct SqlValues {
+    backend: sea_orm::DbBackend,
+    values: Vec<sea_orm::Value>,
+}
+
+impl SqlValues {
+    fn new(backend: sea_orm::DbBackend) -> Self {
+        SqlValues { backend, values: Vec::new() }
+    }
+
+    /// Binds a value; returns its placeholder, numbered (`$3`, `?3`) so that it may appear
+    /// more than once in the statement.
+    fn push(&mut self, value: sea_orm::Value) -> String {
+        self.values.push(value);
+        match self.backend {
+            sea_orm::DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => format!("?{}", self.values.len()),
+        }
+    }
 }
 
 /// A webhook this attempt deactivated, for logging.
 pub struct Deactivated {
+    pub webhook_id: Uuid,
     pub webhook: String,
     pub reason: String,
     pub held: u64,
@@ -275,14 +399,8 @@ async fn update_deliveries(
 ) -> Result<(), DbErr> {
     use sea_orm::{ConnectionTrait, Statement, Value};
     let backend = txn.get_database_backend();
-    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 9 + 1);
-    let mut placeholder = |v: Value| {
-        values.push(v);
-        match backend {
-            sea_orm::DbBackend::Postgres => format!("${}", values.len()),
-            _ => "?".to_owned(),
-        }
-    };
+    let mut sql = SqlValues::new(backend);
+    let mut placeholder = |v: Value| sql.push(v);
     let updated_at = placeholder(at.into());
     let rows: Vec<String> = chunk
         .iter()
@@ -303,7 +421,7 @@ async fn update_deliveries(
             format!("({})", cells.join(", "))
         })
         .collect();
-    let sql = format!(
+    let statement = format!(
         r#"UPDATE "deliveries" SET "status" = v.column2, "attempt_count" = "attempt_count" + 1,
              "retry_slot" = v.column3, "quick_retry_count" = v.column4, "next_attempt_at" = v.column5,
              "last_attempt_at" = v.column6, "last_response_code" = v.column7, "last_outcome" = v.column8,
@@ -312,7 +430,7 @@ async fn update_deliveries(
            FROM (VALUES {}) AS v WHERE "deliveries"."id" = v.column1"#,
         rows.join(", ")
     );
-    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    txn.execute_raw(Statement::from_sql_and_values(backend, statement, sql.values)).await?;
     Ok(())
 }
 
@@ -512,21 +630,27 @@ async fn deactivate(
         idempotency_key: Some(format!("webhook.deactivated:{}:{}", w.id, at.timestamp_micros())),
     };
     event_store::ingest(txn, event).await?;
-    Ok(Some(Deactivated { webhook: w.name.clone(), reason: reason.to_owned(), held }))
+    Ok(Some(Deactivated { webhook_id: w.id, webhook: w.name.clone(), reason: reason.to_owned(), held }))
 }
 
 /// Holds due deliveries of webhooks that are not active. Stopping or deactivating a webhook
 /// holds its queue in the same transaction, but an event committed concurrently (on PostgreSQL,
 /// its transaction read the webhook just before it changed) can still leave one pending; this
 /// sweep, run by the engine every second, puts those where they belong.
-pub async fn hold_inactive(db: &DatabaseConnection) -> Result<u64, DbErr> {
+pub async fn hold_inactive(db: &DatabaseConnection) -> Result<(u64, Vec<Uuid>), DbErr> {
     let at = now();
-    let inactive = Query::select()
+    let inactive: Vec<Uuid> = webhooks::Entity::find()
+        .select_only()
         .column(webhooks::Column::Id)
-        .from(webhooks::Entity)
-        .and_where(webhooks::Column::State.ne(WebhookState::Active))
-        .to_owned();
-    Ok(deliveries::Entity::update_many()
+        .filter(webhooks::Column::State.ne(WebhookState::Active))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if inactive.is_empty() {
+        return Ok((0, inactive)); // the common case: no statement over deliveries at all
+    }
+    let _turn = app::db::sqlite_write_turn(db).await;
+    let held = deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Held.as_str()))
         .col_expr(deliveries::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(deliveries::Column::UpdatedAt, Expr::value(at))
@@ -536,10 +660,11 @@ pub async fn hold_inactive(db: &DatabaseConnection) -> Result<u64, DbErr> {
                 .add(deliveries::Column::LeaseExpiresAt.is_null())
                 .add(deliveries::Column::LeaseExpiresAt.lte(at)),
         )
-        .filter(deliveries::Column::WebhookId.in_subquery(inactive))
+        .filter(deliveries::Column::WebhookId.is_in(inactive.clone()))
         .exec(db)
         .await?
-        .rows_affected)
+        .rows_affected;
+    Ok((held, inactive))
 }
 
 /// Gives back the claims of this process (on shutdown, for requests that did not finish), so

@@ -73,12 +73,24 @@ impl IntoResponse for Problem {
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(app::db::health::RETRY_AFTER_SECS));
+        }
         res
     }
 }
 
 impl From<sea_orm::DbErr> for Problem {
+    /// An unavailable database is a 503 with `Retry-After` (nothing was stored: the client
+    /// tries again); anything else is Herald's fault, a 500.
     fn from(err: sea_orm::DbErr) -> Self {
+        if app::db::health::is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable in API request");
+            return Problem::unavailable(format!(
+                "Herald's database is unavailable ({err}); nothing was stored. Try again in a few seconds."
+            ));
+        }
         tracing::error!(error = %err, "database error in API request");
         Problem::internal()
     }

@@ -139,3 +139,72 @@ async fn first_serve_prints_a_one_time_admin_password(backend: Backend) {
     assert_eq!(admin.map(|u| u.role), Some(Role::Admin), "the printed password signs the admin in");
     db.close().await.ok();
 }
+
+both_databases!(a_backup_taken_while_herald_runs_restores_every_event);
+
+/// The backup the README's Operations section describes, taken while Herald accepts events, and
+/// restored: SQLite with `herald backup` (VACUUM INTO), PostgreSQL with `pg_dump` and
+/// `pg_restore` into a new database. A Herald started on the restored copy serves every event
+/// that was committed before the backup.
+async fn a_backup_taken_while_herald_runs_restores_every_event(backend: Backend) {
+    let running = TestApp::spawn(backend).await;
+    let api = running.api().await;
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        ids.push(api.event("order.placed", serde_json::json!({"n": n})).await);
+    }
+    // Events keep arriving while the backup is taken.
+    let poster = faults::Poster::start(api.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut restored_db = None;
+    let restored_url = match backend {
+        Backend::Sqlite => {
+            let copy = dir.path().join("copy.db");
+            let out = herald(
+                &["backup", copy.to_str().unwrap()],
+                &[("HERALD_DATABASE_URL", running.database_url.as_str())],
+            );
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            assert!(text(&out.stdout).contains("backed up to"), "{}", text(&out.stdout));
+            let again = herald(
+                &["backup", copy.to_str().unwrap()],
+                &[("HERALD_DATABASE_URL", running.database_url.as_str())],
+            );
+            assert!(!again.status.success(), "an existing file is never overwritten");
+            format!("sqlite://{}?mode=rwc", copy.display())
+        }
+        Backend::Postgres => {
+            let dump = dir.path().join("herald.dump");
+            let status = Command::new("pg_dump")
+                .args(["--format=custom", "--file"])
+                .arg(&dump)
+                .arg(&running.database_url)
+                .status()
+                .expect("pg_dump");
+            assert!(status.success());
+            let restored = TestDb::new(Backend::Postgres).await;
+            let status = Command::new("pg_restore")
+                .args(["--no-owner", "--dbname", &restored.url])
+                .arg(&dump)
+                .status()
+                .expect("pg_restore");
+            assert!(status.success());
+            let url = restored.url.clone();
+            restored_db = Some(restored);
+            url
+        }
+    };
+    poster.stop().await;
+    let copy = TestApp::spawn_on(&restored_url, |_| {}).await;
+    let copy_api = Api { base: format!("http://{}", copy.addr), ..api.clone() };
+    let page = copy_api.get("/events?limit=250").await;
+    let restored: std::collections::HashSet<&str> =
+        page["items"].as_array().unwrap().iter().filter_map(|e| e["id"].as_str()).collect();
+    for id in &ids {
+        assert!(restored.contains(id.as_str()), "event {id} is in the restored copy");
+    }
+    println!("restored copy serves {} events ({} posted before the backup)", restored.len(), ids.len());
+    copy.stop().await;
+    running.stop().await;
+    drop(restored_db);
+}

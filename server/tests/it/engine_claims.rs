@@ -3,22 +3,28 @@
 //! is recorded, and nothing more does.
 
 use app::db::{events::NewEvent, webhooks::create};
-use herald_server::engine::store::{claim, Answered, ClaimLimits};
+use herald_server::engine::{
+    lanes::Lanes,
+    store::{claim, Answered, ClaimLimits},
+};
 use serde_json::json;
 
 use crate::{both_databases, common::*};
 
-both_databases!(an_answered_request_frees_its_webhook_slot_before_it_is_recorded);
+both_databases!(
+    an_answered_request_frees_its_webhook_slot_before_it_is_recorded,
+    deliveries_leased_ahead_take_over_slots_without_passing_the_limit
+);
 
-async fn an_answered_request_frees_its_webhook_slot_before_it_is_recorded(backend: Backend) {
-    let test_db = TestDb::new(backend).await;
+/// A database with one webhook and `n` due deliveries to it.
+async fn due_deliveries(test_db: &TestDb, n: usize) -> sea_orm::DatabaseConnection {
     let db = herald_server::open_database(&test_config(&test_db.url)).await.expect("database");
     let input = serde_json::from_value(
         json!({"name": "shop", "url": "http://127.0.0.1:9/hook", "event_types": ["*"]}),
     )
     .unwrap();
     create(&db, input, "test").await.expect("webhook");
-    for n in 0..5 {
+    for n in 0..n {
         let event = NewEvent {
             event_type: "order.placed".into(),
             payload: format!("{{\"n\":{n}}}"),
@@ -26,28 +32,84 @@ async fn an_answered_request_frees_its_webhook_slot_before_it_is_recorded(backen
         };
         app::db::events::ingest(&db, event).await.expect("event");
     }
-    let limits = ClaimLimits { batch: 10, per_webhook: 2, lease_margin: chrono::Duration::seconds(30) };
-    let answered = Answered::default();
+    db
+}
 
-    let first = claim(&db, "test", &limits, &answered).await.unwrap();
+async fn an_answered_request_frees_its_webhook_slot_before_it_is_recorded(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let db = due_deliveries(&test_db, 5).await;
+    let limits =
+        ClaimLimits { batch: 10, per_webhook: 2, prefetch: 0, lease_margin: chrono::Duration::seconds(30) };
+    let answered = Answered::default();
+    let lanes = Lanes::default();
+    let claim = |answered| {
+        let (db, limits, lanes) = (&db, &limits, &lanes);
+        async move { claim(db, "test", limits, answered, lanes).await.unwrap().leased }
+    };
+
+    let first = claim(&answered).await;
     assert_eq!(first.len(), 2, "two slots, two of five due deliveries");
-    assert!(claim(&db, "test", &limits, &answered).await.unwrap().is_empty(), "both slots taken");
+    assert!(claim(&answered).await.is_empty(), "both slots taken");
 
     answered.insert(&first[0].delivery);
-    let next = claim(&db, "test", &limits, &answered).await.unwrap();
+    let next = claim(&answered).await;
     assert_eq!(next.len(), 1, "the answered request's slot is free before its attempt is recorded");
     assert!(
         next[0].delivery.id != first[0].delivery.id && next[0].delivery.id != first[1].delivery.id,
         "a leased delivery is never claimed twice"
     );
-    assert!(claim(&db, "test", &limits, &answered).await.unwrap().is_empty(), "no more than that slot");
+    assert!(claim(&answered).await.is_empty(), "no more than that slot");
 
     // The recorder could not record it: its lease counts in the database again until it expires.
     answered.remove([first[0].delivery.id]);
     answered.insert(&next[0].delivery);
     assert!(
-        claim(&db, "test", &limits, &answered).await.unwrap().is_empty(),
+        claim(&answered).await.is_empty(),
         "an unrecorded lease counts again once the recorder lets go of it"
     );
+    db.close().await.ok();
+}
+
+/// A process leases up to `prefetch` deliveries beyond its webhook's free slots; they wait in
+/// its lane and a request that ends hands its slot to the next one. Requests in flight never
+/// pass the limit, and another process sees those leases as slots taken.
+async fn deliveries_leased_ahead_take_over_slots_without_passing_the_limit(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let db = due_deliveries(&test_db, 25).await;
+    let limits =
+        ClaimLimits { batch: 100, per_webhook: 2, prefetch: 3, lease_margin: chrono::Duration::seconds(30) };
+    let (answered, lanes) = (Answered::default(), Lanes::default());
+
+    let first = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
+    assert_eq!(first.leased.len(), 5, "two free slots and three ahead");
+    let webhook = first.leased[0].delivery.webhook_id;
+    let started = lanes.fill(first.leased, &first.others, 2, 100);
+    assert_eq!(started.len(), 2, "only as many start as the limit allows");
+    let held = lanes.held()[&webhook];
+    assert_eq!((held.running, held.ready), (2, 3));
+
+    let again = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
+    assert!(again.leased.is_empty(), "slots full and the lane topped up: nothing more");
+    assert_eq!(again.others.get(&webhook).copied().unwrap_or(0), 0, "all five leases are this process's");
+
+    // A request ends: the next ready delivery takes its slot, with no claim in between.
+    let next = lanes.finish(webhook, true, |_| true, &mut Vec::new()).expect("handed over");
+    assert!(started.iter().all(|s| s.delivery.id != next.delivery.id));
+    answered.insert(&started[0].delivery);
+    let held = lanes.held()[&webhook];
+    assert_eq!((held.running, held.ready), (2, 2), "still two in flight");
+    let refill = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
+    assert_eq!(refill.leased.len(), 1, "the lane is topped up again, by one");
+    assert!(lanes.fill(refill.leased, &refill.others, 2, 100).is_empty(), "no slot is free to start it");
+
+    // Another process counts every lease of the first as a taken slot, and leases nothing.
+    let (other_answered, other_lanes) = (Answered::default(), Lanes::default());
+    let other = claim(&db, "b", &limits, &other_answered, &other_lanes).await.unwrap();
+    assert!(other.leased.is_empty(), "the webhook's slots are taken by the first process");
+    assert!(other.others[&webhook] >= 2);
+
+    // Shutting down: a finished request frees its slot instead of handing it over.
+    assert!(lanes.finish(webhook, false, |_| true, &mut Vec::new()).is_none());
+    assert_eq!(lanes.held()[&webhook].running, 1);
     db.close().await.ok();
 }

@@ -15,3 +15,4 @@ mod migrations;
 mod retention;
 mod sign_in;
 mod startup;
+mod storage_faults;

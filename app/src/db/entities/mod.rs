@@ -12,3 +12,4 @@ pub mod settings;
 pub mod users;
 pub mod webhook_usage;
 pub mod webhooks;
+pub mod workers;

@@ -16,7 +16,6 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::problem::Problem;
@@ -83,17 +82,15 @@ async fn require_api_key(State(state): State<AppState>, mut req: Request, next: 
     }
 }
 
-/// Liveness and database reachability; needs no key, for load balancers and monitors.
+/// Whether Herald can accept and deliver events: the database answers a read now, and took
+/// this process's last write (its heartbeat, written every second, and every commit of events
+/// and attempts). Needs no key, for load balancers and monitors; answers within about a second.
 #[utoipa::path(get, operation_id = "health", path = "/health", tag = "health", security(()),
-    responses((status = 200, description = "Herald and its database answer"), (status = 503, description = "The database does not answer", body = Problem)))]
+    responses((status = 200, description = "Herald can read and write its database"), (status = 503, description = "The database cannot be read or written; `detail` says why", body = Problem)))]
 async fn health(State(state): State<AppState>) -> Response {
-    let db = state.db.execute_unprepared("SELECT 1").await;
-    match db {
-        Ok(_) => Json(json!({"status": "ok", "database": "ok", "version": env!("CARGO_PKG_VERSION")}))
+    match app::db::health::check(&state.db, &state.db_health).await {
+        Ok(()) => Json(json!({"status": "ok", "database": "ok", "version": env!("CARGO_PKG_VERSION")}))
             .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
-            Problem::unavailable("The database does not answer.").into_response()
-        }
+        Err(why) => Problem::unavailable(why).into_response(),
     }
 }

@@ -1,3 +1,4 @@
+pub mod faults;
 pub mod process;
 pub mod receiver;
 
@@ -116,9 +117,10 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// Follows no redirects, keeps no cookies: tests see exactly what the server answered.
     pub client: reqwest::Client,
+    pub database_url: String,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
-    _test_db: TestDb,
+    _test_db: Option<TestDb>,
 }
 
 /// The configuration tests run with: loopback receivers allowed, short retry schedules, a
@@ -164,7 +166,14 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
         let test_db = TestDb::new(backend).await;
-        let mut config = test_config(&test_db.url);
+        let mut app = Self::spawn_on(&test_db.url, configure).await;
+        app._test_db = Some(test_db);
+        app
+    }
+
+    /// A Herald on a database the test made itself (and cleans up itself).
+    pub async fn spawn_on(database_url: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(database_url);
         configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
@@ -177,8 +186,16 @@ impl TestApp {
             .expect("client");
         // Connect only once the server has created and migrated the database.
         wait_until_healthy(&client, addr).await;
-        let db = test_db.connect().await;
-        TestApp { addr, db, client, shutdown, server: Some(server), _test_db: test_db }
+        let db = app::db::connect(database_url, 5).await.expect("connect to test database");
+        TestApp {
+            addr,
+            db,
+            client,
+            database_url: database_url.to_owned(),
+            shutdown,
+            server: Some(server),
+            _test_db: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
