@@ -9,7 +9,6 @@ source scripts/env.sh
 
 # wasm-bindgen's CLI must equal the crate version that Cargo.lock pins.
 WASM_BINDGEN_VERSION=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
-WASM_OPT_VERSION=0.116.1
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 want_e2e=0
@@ -37,10 +36,15 @@ install_patched() { # crate version binary dependency-to-move version-to-move-to
 }
 install_patched wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen webpki-roots 1.0.10
 
-# Debian's binaryen (wasm-opt 108) produces bundles that never hydrate; crates.io's 116 works.
-if ! { command -v wasm-opt >/dev/null && wasm-opt --version 2>/dev/null | grep -q "version 116"; }; then
-  log "installing wasm-opt $WASM_OPT_VERSION (builds binaryen with g++, about 10 minutes, once)"
-  CARGO_TARGET_DIR="$(mktemp -d)" cargo install --quiet --locked wasm-opt --version "$WASM_OPT_VERSION"
+# wasm-opt from npm's binaryen package (pinned in scripts/tools/package-lock.json): a few
+# seconds, where building binaryen from crates.io's wasm-opt crate took 10-28 minutes. Debian's
+# binaryen 108 produces bundles that never hydrate; 132 does (the browser tests run on its output).
+tools_stamp=scripts/tools/node_modules/.herald-lock-sha
+tools_sha=$(sha256sum scripts/tools/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$tools_stamp" 2>/dev/null)" != "$tools_sha" ]; then
+  log "installing wasm-opt (npm package binaryen, a few seconds)"
+  (cd scripts/tools && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$tools_sha" > "$tools_stamp"
 fi
 
 # Herald's bundle tools (scripts/wasm-split): herald-wasm-split, the splitter cargo-leptos uses,

@@ -1,5 +1,6 @@
 //! A 202 is a promise. Events are posted without pause while the storage fails under Herald
-//! (SQLite's files made unwritable; its PostgreSQL server crashed and started again), and the
+//! (SQLite's files made unwritable, or its disk full; its PostgreSQL server crashed and
+//! started again), and the
 //! test checks by event id that every event answered 202 is stored and delivered, that the
 //! others were refused quickly with 503 problem+json and `Retry-After`, that `/health` told the
 //! truth meanwhile, and that Herald recovered by itself within seconds.
@@ -11,7 +12,7 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::common::{
-    faults::{Posted, Poster, PrivatePostgres, Unwritable},
+    faults::{Posted, Poster, PrivatePostgres, SmallDisk, Unwritable},
     receiver::Receiver,
     *,
 };
@@ -25,6 +26,15 @@ async fn sqlite_unwritable_then_writable_loses_no_accepted_event() {
     let file = app::db::sqlite_path(&app.database_url).expect("a SQLite file");
     let fault = |_: &TestApp| Unwritable::sqlite_files(std::path::Path::new(&file));
     through_a_fault(&app, fault, drop).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_disk_full_then_freed_loses_no_accepted_event() {
+    let disk = SmallDisk::mount(24);
+    let url = format!("sqlite://{}?mode=rwc", disk.dir.path().join("herald.db").display());
+    let app = TestApp::spawn_on(&url, |_| {}).await;
+    through_a_fault(&app, |_| disk.fill(), |()| disk.free()).await;
     app.stop().await;
 }
 
@@ -51,6 +61,8 @@ async fn through_a_fault<F>(app: &TestApp, begin: impl FnOnce(&TestApp) -> F, en
     let (status, detail) = health(app).await;
     assert_eq!(status, 503, "/health during the fault: {detail}");
     println!("/health during the fault: 503 {detail}");
+    let banner = admin_app_health(app).await;
+    assert!(banner.contains("database"), "the admin app's banner has the reason: {banner}");
     tokio::time::sleep(FAULT / 2).await;
     end(fault);
     let fault_ended = Instant::now();
@@ -64,6 +76,7 @@ async fn through_a_fault<F>(app: &TestApp, begin: impl FnOnce(&TestApp) -> F, en
     let posted = poster.stop().await;
     let (status, detail) = health(app).await;
     assert_eq!(status, 200, "/health after the fault: {detail}");
+    assert_eq!(admin_app_health(app).await, "null", "no banner once the database answers");
 
     let accepted: Vec<&Posted> = posted.iter().filter(|p| p.status == 202).collect();
     let refused: Vec<&Posted> = posted.iter().filter(|p| p.status != 202).collect();
@@ -100,6 +113,20 @@ async fn through_a_fault<F>(app: &TestApp, begin: impl FnOnce(&TestApp) -> F, en
         ids.is_subset(&arrived).then_some(())
     })
     .await;
+}
+
+/// What the admin app's banner shows (the `health` server function it polls): the reason
+/// Herald cannot store events, as JSON, or `null`.
+async fn admin_app_health(app: &TestApp) -> String {
+    let res = app
+        .client
+        .post(app.url("/rpc/health"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .expect("rpc/health");
+    res.text().await.unwrap_or_default()
 }
 
 async fn health(app: &TestApp) -> (u16, String) {

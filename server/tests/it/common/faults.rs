@@ -49,6 +49,49 @@ impl Drop for Unwritable {
     }
 }
 
+/// A small filesystem of the test's own (tmpfs, mounted as root) that the test can fill to the
+/// last byte and free again: a disk that runs full under SQLite.
+pub struct SmallDisk {
+    pub dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    pub fn mount(megabytes: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().expect("temp dir");
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path()));
+        SmallDisk { dir }
+    }
+
+    fn filler(&self) -> PathBuf {
+        self.dir.path().join("filler")
+    }
+
+    /// Writes a file that takes every byte left.
+    pub fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.filler()).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let mut byte = [0u8; 1];
+        while f.write_all(&byte).is_ok() {
+            byte[0] = 1;
+        }
+    }
+
+    /// Removes the filler: the space is back.
+    pub fn free(&self) {
+        std::fs::remove_file(self.filler()).expect("remove filler");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
 /// A PostgreSQL server of the test's own (initdb in a temp folder, a free port), so that
 /// stopping it hurts no other test. Runs as the `postgres` user, as the server refuses root.
 pub struct PrivatePostgres {
