@@ -85,6 +85,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .create_if_missing(true)
+                // Pages are read through a memory map rather than copied in by read(): every
+                // commit empties the other connections' page caches, so under load almost
+                // every page a statement touches was otherwise a pread (BENCHMARKS.md).
+                .pragma("mmap_size", MMAP_BYTES.to_string())
         });
     }
     // sqlx 0.9.0 leaves Nagle's algorithm on for its TCP connections (sqlx issue #4335, fixed by
@@ -129,6 +133,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         }
     }
 }
+
+/// How much of a SQLite file is read through a memory map (address space, not memory: the
+/// pages are the kernel's page cache, shared by every connection).
+const MMAP_BYTES: u64 = 4 << 30;
 
 /// How long a caller waits for a pooled connection before the database counts as unavailable.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(800);

@@ -67,6 +67,27 @@ enum Bench {
         /// The herald binary (default: next to this one).
         #[arg(long)]
         herald: Option<std::path::PathBuf>,
+        /// Finished deliveries (each with its event and attempt) in the log before Herald starts.
+        #[arg(long, default_value_t = 0)]
+        seed_log: usize,
+        /// Closed-loop runs to one webhook, one after another on the same database.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+    },
+    /// A backlog after downtime: due deliveries for one webhook seeded before Herald starts,
+    /// drained while a second, healthy webhook gets an open loop of fresh events.
+    Backlog {
+        /// Due deliveries waiting when Herald starts.
+        #[arg(long, default_value_t = 100_000)]
+        deliveries: usize,
+        /// Finished deliveries in the log besides (as `delivery --seed-log`).
+        #[arg(long, default_value_t = 0)]
+        seed_log: usize,
+        /// Events/s to the healthy webhook while the backlog drains.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        #[arg(long)]
+        herald: Option<std::path::PathBuf>,
     },
     /// Delivery-log query times over a seeded log.
     LogQuery {
@@ -101,10 +122,22 @@ async fn main() -> anyhow::Result<()> {
     println!("database: {}", if cli.postgres { "PostgreSQL" } else { "SQLite" });
     println!("machine: {} CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let result = match cli.command {
-        Bench::Delivery { events, concurrency, rate, duration, herald } => {
+        Bench::Delivery { events, concurrency, rate, duration, herald, seed_log, runs } => {
             let herald =
                 herald.unwrap_or_else(|| std::env::current_exe().expect("own path").with_file_name("herald"));
-            delivery(&herald, &database_url, events, concurrency, rate, duration).await
+            if seed_log > 0 {
+                let db = app::db::connect(&database_url, 8).await?;
+                Migrator::up(&db, None).await?;
+                seed(&db, seed_log, 100).await?;
+                db.close().await?;
+            }
+            let shape = Shape { n: events, concurrency, rate, duration, runs };
+            delivery(&herald, &database_url, shape).await
+        }
+        Bench::Backlog { deliveries, seed_log, rate, herald } => {
+            let herald =
+                herald.unwrap_or_else(|| std::env::current_exe().expect("own path").with_file_name("herald"));
+            backlog(&herald, &database_url, deliveries, seed_log, rate).await
         }
         Bench::LogQuery { attempts, webhooks, runs } => {
             log_query(&database_url, attempts, webhooks, runs).await
@@ -310,14 +343,51 @@ async fn settle(
     Ok(((last - start).as_secs_f64(), latencies))
 }
 
-async fn delivery(
-    bin: &std::path::Path,
-    database_url: &str,
+/// What `delivery` runs.
+struct Shape {
     n: usize,
     concurrency: usize,
     rate: u32,
     duration: u64,
-) -> anyhow::Result<()> {
+    runs: usize,
+}
+
+/// CPU seconds (user + system) used so far by Herald and, on PostgreSQL, by every server
+/// process, for "CPU per delivery".
+fn cpu_seconds(herald: u32) -> (f64, f64) {
+    let ticks = |pid: &str| -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        n(11) + n(12) // utime, stime (fields 14 and 15 of the whole line)
+    };
+    let hz = 100.0; // USER_HZ on Linux
+    let mut postgres = 0.0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.chars().all(|c| c.is_ascii_digit())
+            && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres")
+        {
+            postgres += ticks(&pid);
+        }
+    }
+    (ticks(&herald.to_string()) / hz, postgres / hz)
+}
+
+/// "CPU per delivery" between two readings of `cpu_seconds`.
+fn cpu_per_delivery(before: (f64, f64), after: (f64, f64), deliveries: usize) -> String {
+    let per = |s: f64| s * 1e6 / deliveries.max(1) as f64;
+    format!(
+        "CPU per delivery: Herald {:.0} µs, PostgreSQL {:.0} µs",
+        per(after.0 - before.0),
+        per(after.1 - before.1)
+    )
+}
+
+async fn delivery(bin: &std::path::Path, database_url: &str, shape: Shape) -> anyhow::Result<()> {
+    let Shape { n, concurrency, rate, duration, runs } = shape;
     let (rx_addr, arrivals) = start_receiver().await?;
     let hook = format!("http://{rx_addr}/hook");
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
@@ -360,9 +430,11 @@ async fn delivery(
     let (accepted, _) = post_all(&client, &events_url, &key, warm, concurrency).await?;
     settle(&arrivals, &accepted, 1, Instant::now()).await?;
 
-    for (label, event_type, per_event, count) in
-        [("1 webhook", "one.tick", 1usize, n), ("fan-out to 10 webhooks", "fan.tick", 10, n / 10)]
-    {
+    let pid = herald.child.id();
+    let mut shapes = vec![("1 webhook", "one.tick", 1usize, n); runs];
+    shapes.push(("fan-out to 10 webhooks", "fan.tick", 10, n / 10));
+    for (run, (label, event_type, per_event, count)) in shapes.into_iter().enumerate() {
+        let cpu = cpu_seconds(pid);
         let bodies: Vec<_> = (0..count)
             .map(|i| json!({"type": event_type, "payload": {"i": i, "order": {"id": i, "total": 1999}}}))
             .collect();
@@ -373,10 +445,12 @@ async fn delivery(
         let (p50, p95, p99) = percentiles(latencies);
         let delivery_rate = deliveries as f64 / deliver_secs;
         println!(
-            "closed loop, {label}: {count} events, {concurrency} in flight: ingest {:.0} events/s; \
-             delivery {delivery_rate:.0} deliveries/s ({:.0}% of raw); end-to-end p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms",
+            "closed loop {}, {label}: {count} events, {concurrency} in flight: ingest {:.0} events/s; \
+             delivery {delivery_rate:.0} deliveries/s ({:.0}% of raw); end-to-end p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms; {}",
+            run + 1,
             count as f64 / post_secs,
-            delivery_rate * 100.0 / raw_rate
+            delivery_rate * 100.0 / raw_rate,
+            cpu_per_delivery(cpu, cpu_seconds(pid), deliveries)
         );
     }
 
@@ -395,6 +469,7 @@ async fn delivery(
                 post_event(&client, &url, &key, &json!({"type": "one.open", "payload": {"i": i}})).await
             }));
         }
+        let cpu = cpu_seconds(pid);
         let mut accepted = Vec::with_capacity(tasks.len());
         for t in tasks {
             accepted.push(t.await??);
@@ -403,11 +478,154 @@ async fn delivery(
         let (_, latencies) = settle(&arrivals, &accepted, 1, start).await?;
         let (p50, p95, p99) = percentiles(latencies);
         println!(
-            "open loop, {rate} events/s for {duration} s (offered {offered:.0}/s): end-to-end p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms"
+            "open loop, {rate} events/s for {duration} s (offered {offered:.0}/s): end-to-end p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms; {}",
+            cpu_per_delivery(cpu, cpu_seconds(pid), accepted.len())
         );
     }
     println!("herald peak RSS: {:.1} MiB", herald.peak_rss_mib());
     println!("receiver got {} requests in all", arrivals.count());
+    Ok(())
+}
+
+/// A backlog after downtime: `n` deliveries to one webhook, due since before Herald starts (as
+/// after the receiver or Herald was down), drained while a second, healthy webhook gets `rate`
+/// fresh events per second; prints the drain rate and the healthy webhook's latency meanwhile.
+async fn backlog(
+    bin: &std::path::Path,
+    database_url: &str,
+    n: usize,
+    seed_log: usize,
+    rate: u32,
+) -> anyhow::Result<()> {
+    let (rx_addr, arrivals) = start_receiver().await?;
+    let hook = format!("http://{rx_addr}/hook");
+    let db = app::db::connect(database_url, 8).await?;
+    Migrator::up(&db, None).await?;
+    if seed_log > 0 {
+        seed(&db, seed_log, 100).await?;
+    }
+    let webhook = |name: &str, types: &str| app::models::WebhookCreate {
+        name: name.into(),
+        url: hook.clone(),
+        event_types: vec![types.into()],
+        ..Default::default()
+    };
+    let backlogged =
+        app::db::webhooks::create(&db, webhook("backlogged", "backlog.*"), "bench").await?.webhook;
+    app::db::webhooks::create(&db, webhook("healthy", "healthy.*"), "bench").await?;
+    let seeding = Instant::now();
+    let due_since = app::db::now() - chrono::Duration::hours(1);
+    let payload = format!(r#"{{"order":{{"id":1,"lines":"{}"}}}}"#, "x".repeat(900));
+    let mut backlog_ids = Vec::with_capacity(n);
+    for chunk_start in (0..n).step_by(500) {
+        let m = 500.min(n - chunk_start);
+        let mut evs = Vec::with_capacity(m);
+        let mut dels = Vec::with_capacity(m);
+        for j in chunk_start..chunk_start + m {
+            let at = due_since + chrono::Duration::milliseconds(j as i64 * 3_600_000 / n.max(1) as i64);
+            let event_id = uuid::Uuid::now_v7();
+            backlog_ids.push(event_id.to_string());
+            evs.push(events::ActiveModel {
+                id: Set(event_id),
+                event_type: Set("backlog.tick".into()),
+                category: Set("backlog".into()),
+                payload: Set(payload.clone()),
+                idempotency_key: Set(None),
+                created_at: Set(at),
+            });
+            dels.push(deliveries::ActiveModel {
+                id: Set(uuid::Uuid::now_v7()),
+                event_id: Set(event_id),
+                webhook_id: Set(backlogged.id.0),
+                event_type: Set("backlog.tick".into()),
+                category: Set("backlog".into()),
+                status: Set(DeliveryStatus::Pending),
+                attempt_count: Set(0),
+                quick_retry_count: Set(0),
+                next_attempt_at: Set(Some(at)),
+                last_attempt_at: Set(None),
+                last_response_code: Set(None),
+                last_outcome: Set(None),
+                last_duration_ms: Set(None),
+                lease_owner: Set(None),
+                lease_expires_at: Set(None),
+                created_at: Set(at),
+                updated_at: Set(at),
+                retry_slot: Set(0),
+                pending_trigger: Set(None),
+            });
+        }
+        events::Entity::insert_many(evs).exec_without_returning(&db).await?;
+        deliveries::Entity::insert_many(dels).exec_without_returning(&db).await?;
+    }
+    if app::db::is_postgres(&db) {
+        db.execute_unprepared("ANALYZE").await?;
+    } else {
+        app::db::optimize(&db).await;
+    }
+    db.close().await?;
+    println!(
+        "seeded a backlog of {n} due deliveries to one webhook in {:.0} s",
+        seeding.elapsed().as_secs_f64()
+    );
+
+    let (herald, key) = start_herald(bin, database_url)?;
+    let pid = herald.child.id();
+    let cpu = cpu_seconds(pid);
+    let start = Instant::now();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let events_url = format!("{}/api/v1/events", herald.base);
+    let backlog_arrived = {
+        let arrivals = arrivals.clone();
+        let ids = backlog_ids.clone();
+        move || {
+            let map = arrivals.0.lock().expect("arrivals");
+            ids.iter().filter(|id| map.contains_key(*id)).count()
+        }
+    };
+    // The healthy webhook's open loop, until the backlog is drained.
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::new();
+    let mut last_report = Instant::now();
+    let mut i = 0u64;
+    while backlog_arrived() < n {
+        tick.tick().await;
+        let (client, url, key) = (client.clone(), events_url.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            post_event(&client, &url, &key, &json!({"type": "healthy.tick", "payload": {"i": i}})).await
+        }));
+        i += 1;
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            last_report = Instant::now();
+            println!(
+                "  {:.0} s: {} of {n} backlog deliveries arrived",
+                start.elapsed().as_secs_f64(),
+                backlog_arrived()
+            );
+        }
+        if start.elapsed() > Duration::from_secs(900) {
+            bail!("the backlog did not drain within 15 minutes");
+        }
+    }
+    let drain_secs = start.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds(pid);
+    let mut accepted = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        accepted.push(t.await??);
+    }
+    let (_, latencies) = settle(&arrivals, &accepted, 1, start).await?;
+    let (p50, p95, p99) = percentiles(latencies);
+    println!(
+        "backlog of {n} drained in {drain_secs:.1} s: {:.0} deliveries/s; {}",
+        n as f64 / drain_secs,
+        cpu_per_delivery(cpu, cpu_after, n + accepted.len())
+    );
+    println!(
+        "meanwhile the healthy webhook, {} events at {rate}/s: end-to-end p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms",
+        accepted.len()
+    );
+    println!("herald peak RSS: {:.1} MiB", herald.peak_rss_mib());
     Ok(())
 }
 
@@ -417,6 +635,19 @@ async fn delivery(
 async fn log_query(database_url: &str, n: usize, n_webhooks: usize, runs: usize) -> anyhow::Result<()> {
     let db = app::db::connect(database_url, 8).await?;
     Migrator::up(&db, None).await?;
+    let hooks = seed(&db, n, n_webhooks).await?;
+    log_query_runs(&db, &hooks, runs).await
+}
+
+/// Seeds the log: `n` deliveries with one attempt each over `n_webhooks` webhooks (which it
+/// creates, pointing nowhere reachable), ten per event, over the last 30 days; 10% failed, 5%
+/// retrying an hour from now, the rest succeeded. Answers the webhooks' ids.
+async fn seed(
+    db: &sea_orm::DatabaseConnection,
+    n: usize,
+    n_webhooks: usize,
+) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let db = db.clone();
     let seeding = Instant::now();
     let now = app::db::now();
     let mut hooks: Vec<uuid::Uuid> = Vec::with_capacity(n_webhooks);
@@ -534,6 +765,16 @@ async fn log_query(database_url: &str, n: usize, n_webhooks: usize, runs: usize)
         n / 10,
         seeding.elapsed().as_secs_f64()
     );
+    Ok(hooks)
+}
+
+async fn log_query_runs(
+    db: &sea_orm::DatabaseConnection,
+    hooks: &[uuid::Uuid],
+    runs: usize,
+) -> anyhow::Result<()> {
+    let db = db.clone();
+    let now = app::db::now();
 
     let base = DeliveryQuery { limit: Some(50), ..Default::default() };
     // A deep page: the cursor after 20 pages of the default view.

@@ -114,17 +114,20 @@ pub async fn claim(
     lanes: &Lanes,
 ) -> Result<Claim, DbErr> {
     let at = now();
-    let mut in_flight: HashMap<Uuid, i64> = deliveries::Entity::find()
+    // The live leases' webhooks, counted here: with a GROUP BY webhook_id, SQLite walked a
+    // webhook index over the whole log to avoid a sort (measured: delivery fell from 1,100 to
+    // 270/s over five runs of 20,000 events), instead of the few live leases through their index.
+    let mut in_flight: HashMap<Uuid, i64> = HashMap::new();
+    for webhook_id in deliveries::Entity::find()
         .select_only()
         .column(deliveries::Column::WebhookId)
-        .column_as(deliveries::Column::Id.count(), "n")
         .filter(deliveries::Column::LeaseExpiresAt.gt(at))
-        .group_by(deliveries::Column::WebhookId)
-        .into_tuple::<(Uuid, i64)>()
+        .into_tuple::<Uuid>()
         .all(db)
         .await?
-        .into_iter()
-        .collect();
+    {
+        *in_flight.entry(webhook_id).or_default() += 1;
+    }
     // Read after the count, never before: one answered in between is subtracted from a lease
     // the count saw (right), one recorded in between is counted though its request is over (one
     // slot too few, for one claim). Read before, an attempt recorded in between would be
