@@ -7,9 +7,6 @@ use herald_server::config::Config;
 use migration::{Migrator, MigratorTrait};
 use tokio_util::sync::CancellationToken;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Herald: self-hosted webhook delivery.
 #[derive(Parser)]
 #[command(name = "herald", version, about)]
