@@ -218,7 +218,7 @@ async fn write_all(
 }
 
 /// A new delivery of an event to a webhook: due now, or held when the webhook is not active.
-fn new_delivery(
+pub fn new_delivery(
     event_id: EventId,
     event_type: &str,
     category: &str,

@@ -510,8 +510,11 @@ async fn backlog(
         event_types: vec![types.into()],
         ..Default::default()
     };
-    let backlogged =
-        app::db::webhooks::create(&db, webhook("backlogged", "backlog.*"), "bench").await?.webhook;
+    let created = app::db::webhooks::create(&db, webhook("backlogged", "backlog.*"), "bench").await?.webhook;
+    let backlogged = app::db::entities::webhooks::Entity::find_by_id(created.id.0)
+        .one(&db)
+        .await?
+        .context("the webhook just created")?;
     app::db::webhooks::create(&db, webhook("healthy", "healthy.*"), "bench").await?;
     let seeding = Instant::now();
     let due_since = app::db::now() - chrono::Duration::hours(1);
@@ -533,27 +536,13 @@ async fn backlog(
                 idempotency_key: Set(None),
                 created_at: Set(at),
             });
-            dels.push(deliveries::ActiveModel {
-                id: Set(uuid::Uuid::now_v7()),
-                event_id: Set(event_id),
-                webhook_id: Set(backlogged.id.0),
-                event_type: Set("backlog.tick".into()),
-                category: Set("backlog".into()),
-                status: Set(DeliveryStatus::Pending),
-                attempt_count: Set(0),
-                quick_retry_count: Set(0),
-                next_attempt_at: Set(Some(at)),
-                last_attempt_at: Set(None),
-                last_response_code: Set(None),
-                last_outcome: Set(None),
-                last_duration_ms: Set(None),
-                lease_owner: Set(None),
-                lease_expires_at: Set(None),
-                created_at: Set(at),
-                updated_at: Set(at),
-                retry_slot: Set(0),
-                pending_trigger: Set(None),
-            });
+            dels.push(app::db::events::new_delivery(
+                app::models::EventId(event_id),
+                "backlog.tick",
+                "backlog",
+                &backlogged,
+                at,
+            ));
         }
         events::Entity::insert_many(evs).exec_without_returning(&db).await?;
         deliveries::Entity::insert_many(dels).exec_without_returning(&db).await?;
