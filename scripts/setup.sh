@@ -67,6 +67,25 @@ if [ "$want_e2e" = 1 ]; then
     (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
     echo "$lock_sha" > "$stamp"
   fi
+  # schemathesis, for the API check (scripts/api-fuzz.sh): every package pinned.
+  venv=scripts/tools/.venv
+  req_sha=$(sha256sum scripts/tools/requirements-api-fuzz.txt | cut -d' ' -f1)
+  if [ "$(cat "$venv/.herald-req-sha" 2>/dev/null)" != "$req_sha" ]; then
+    log "installing schemathesis (PyPI, pinned; about 20 s)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/tools/requirements-api-fuzz.txt
+    echo "$req_sha" > "$venv/.herald-req-sha"
+  fi
+  # The example receivers' libraries (examples/receivers), pinned.
+  rx=examples/receivers
+  rx_sha=$(cat $rx/python/requirements.txt $rx/node/package-lock.json | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$rx/.herald-deps-sha" 2>/dev/null)" != "$rx_sha" ]; then
+    log "installing the example receivers' libraries (standardwebhooks from PyPI and npm; about 10 s)"
+    python3 -m venv $rx/python/.venv
+    $rx/python/.venv/bin/pip install --quiet --disable-pip-version-check -r $rx/python/requirements.txt
+    (cd $rx/node && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$rx_sha" > "$rx/.herald-deps-sha"
+  fi
   if [ ! -x /usr/bin/chromium ]; then
     log "installing Chromium from Debian"
     sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

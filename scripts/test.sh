@@ -14,7 +14,7 @@ fi
 
 echo "[test] formatting and lints" >&2
 cargo fmt --all --check
-cargo clippy --locked -p app -p herald-server -p migration --all-targets -- -D warnings
+cargo clippy --locked -p app -p herald-server -p migration -p herald-receiver-example --all-targets -- -D warnings
 
 echo "[test] Rust tests (SQLite and PostgreSQL)" >&2
 if cargo nextest --version >/dev/null 2>&1; then
@@ -27,6 +27,14 @@ echo "[test] browser tests (Playwright, Chromium)" >&2
 # The browser tests run the optimised bundle, as users download it (wasm-opt and the
 # precompressed files included); the server is a dev build, quicker to build.
 bin=$(scripts/build.sh --release-site)
+
+echo "[test] API against its OpenAPI document (schemathesis, about 2 min)" >&2
+scripts/api-fuzz.sh "$bin" 100
+
+echo "[test] example receivers (Python, Node.js, Rust) against a live Herald" >&2
+cargo build --locked -p herald-receiver-example
+HERALD_RECEIVER_RUST="$CARGO_TARGET_DIR/debug/herald-receiver-example" \
+  python3 examples/receivers/check.py "$bin" python node rust
 
 # The benchmarks, small, so they keep working (the real runs are in BENCHMARKS.md).
 echo "[test] benchmark smoke run" >&2

@@ -33,8 +33,27 @@ use crate::pages::{
     webhooks::{EditWebhookPage, NewWebhookPage, WebhookPage, WebhooksPage},
 };
 
+/// The Content-Security-Policy of the admin app's pages. `nonce` (fresh for every response)
+/// lets the hydration and streaming scripts Leptos inlines run; the bundle is loaded from this
+/// origin and needs `wasm-unsafe-eval` to compile. Nothing may frame the app.
+pub fn page_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
 /// The HTML document rendered on the server around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(res)) =
+        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&page_csp(&nonce)) {
+            res.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

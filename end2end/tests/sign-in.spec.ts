@@ -30,3 +30,27 @@ test("signing out ends the session", async ({ page }) => {
   await open(page, "/");
   await expect(page).toHaveURL(/\/login\?next=/);
 });
+
+test("every page runs under a strict Content-Security-Policy without a violation", async ({ page }) => {
+  const violations: string[] = [];
+  await page.exposeFunction("reportCspViolation", (v: string) => violations.push(v));
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) =>
+      (window as any).reportCspViolation(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`),
+    );
+  });
+  await signIn(page);
+  for (const path of ["/", "/webhooks", "/webhooks/new", "/dashboard", "/settings", "/recover"]) {
+    const res = await page.goto(path);
+    const csp = res!.headers()["content-security-policy"];
+    expect(csp, path).toContain("script-src 'self' 'nonce-");
+    expect(csp, path).not.toContain("unsafe-inline");
+    expect(res!.headers()["x-frame-options"], path).toBe("DENY");
+    await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  }
+  // The page's own scripts (hydration, streamed resources, lazily loaded routes) all ran.
+  await open(page, "/webhooks");
+  await page.getByRole("link", { name: "Dashboard" }).click();
+  await expect(page).toHaveURL(/\/dashboard$/);
+  expect(violations, "the browser reported no CSP violation").toEqual([]);
+});

@@ -74,10 +74,10 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, AppError> {
 #[server(prefix = "/rpc", endpoint = "create_api_key")]
 pub async fn create_api_key(name: String) -> Result<String, AppError> {
     let user = crate::auth::current_admin().await?;
-    if name.trim().is_empty() || name.len() > 100 {
+    if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
         return Err(AppError::Invalid {
             field: "name".into(),
-            message: "give the key a name of 1 to 100 characters".into(),
+            message: "give the key a name of 1 to 100 characters, without control characters".into(),
         });
     }
     let (_, plain) =

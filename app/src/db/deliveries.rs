@@ -84,6 +84,14 @@ async fn search_terms(db: &DatabaseConnection, q: &str) -> Result<Option<Conditi
 /// The delivery log: newest first, filtered, keyset-paginated.
 pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page<DeliveryRow>, ListError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    // Nothing stored holds a NUL (input with one is refused), and PostgreSQL fails on one in a
+    // comparison: such a filter matches nothing.
+    if [&query.category, &query.q, &query.event_type]
+        .iter()
+        .any(|f| f.as_deref().is_some_and(|f| f.contains('\0')))
+    {
+        return Ok(Page { items: Vec::new(), next_cursor: None });
+    }
     let mut select = deliveries::Entity::find().find_also_related(webhooks::Entity);
     if let Some(webhook_id) = query.webhook_id {
         select = select.filter(deliveries::Column::WebhookId.eq(webhook_id.0));
@@ -199,7 +207,8 @@ fn decode_sorted_cursor(cursor: &str) -> Option<(DeliverySort, String, DateTime<
 }
 
 fn row(d: deliveries::Model, w: Option<webhooks::Model>) -> DeliveryRow {
-    let (webhook_name, webhook_url) = w.map(|w| (w.name, w.url)).unwrap_or_default();
+    let (webhook_name, webhook_url) =
+        w.map(|w| (w.name, crate::models::redact_url_credentials(&w.url).into_owned())).unwrap_or_default();
     DeliveryRow {
         id: DeliveryId(d.id),
         event_id: EventId(d.event_id),
@@ -231,7 +240,7 @@ impl From<attempts::Model> for Attempt {
             started_at: a.started_at,
             duration_ms: a.duration_ms,
             request: AttemptRequest {
-                url: a.request_url,
+                url: crate::models::redact_url_credentials(&a.request_url).into_owned(),
                 method: a.request_method,
                 headers: header_map(Some(&a.request_headers)),
                 body: a.request_body,

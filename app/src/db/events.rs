@@ -249,6 +249,10 @@ pub fn new_delivery(
     }
 }
 
+pub async fn find(db: &impl ConnectionTrait, id: EventId) -> Result<Option<events::Model>, DbErr> {
+    events::Entity::find_by_id(id.0).one(db).await
+}
+
 pub async fn find_by_idempotency_key(
     db: &impl ConnectionTrait,
     key: &str,

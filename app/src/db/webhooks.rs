@@ -49,7 +49,7 @@ impl From<&webhooks::Model> for Webhook {
         Webhook {
             id: WebhookId(m.id),
             name: m.name.clone(),
-            url: m.url.clone(),
+            url: crate::models::redact_url_credentials(&m.url).into_owned(),
             description: m.description.clone(),
             event_types: event_types_of(m),
             auth: (&auth_of(m)).into(),
@@ -111,8 +111,14 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    log(&txn, actor, "webhook.created", &model, format!("Created webhook {} for {}", model.name, model.url))
-        .await?;
+    log(
+        &txn,
+        actor,
+        "webhook.created",
+        &model,
+        format!("Created webhook {} for {}", model.name, crate::models::redact_url_credentials(&model.url)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(CreatedWebhook { webhook: (&model).into(), secret })
 }
@@ -267,7 +273,7 @@ pub async fn delete(db: &DatabaseConnection, id: WebhookId, actor: &str) -> Resu
         actor,
         "webhook.deleted",
         &current,
-        format!("Deleted webhook {} ({})", current.name, current.url),
+        format!("Deleted webhook {} ({})", current.name, crate::models::redact_url_credentials(&current.url)),
     )
     .await?;
     txn.commit().await?;

@@ -43,6 +43,8 @@ pub struct DeliveryQuery {
     /// desc (default) or asc.
     pub order: Option<SortOrder>,
     pub cursor: Option<String>,
+    /// Page size, 1 to 250.
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 250))]
     pub limit: Option<u64>,
 }
 

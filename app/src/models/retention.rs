@@ -7,12 +7,16 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct RetentionPolicy {
     /// Finished deliveries and their attempts, by creation time.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 3650))]
     pub deliveries_days: u32,
     /// Events no kept delivery refers to.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 3650))]
     pub events_days: u32,
     /// Finished background jobs.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 3650))]
     pub jobs_days: u32,
     /// Request and response bodies of attempts, when they should go before the rest.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 3650))]
     pub bodies_days: Option<u32>,
 }
 

@@ -10,6 +10,12 @@ pub const MIN_TIMEOUT_MS: i32 = 1_000;
 pub const MAX_TIMEOUT_MS: i32 = 30_000;
 pub const MAX_RETRY_SLOTS: usize = 20;
 pub const MAX_RETRY_DELAY_SECS: u32 = 7 * 24 * 3600;
+/// A webhook subscribes to at most this many event types (patterns).
+pub const MAX_EVENT_TYPES: usize = 100;
+/// A webhook sends at most this many custom headers, each value at most `MAX_HEADER_VALUE_LEN`.
+pub const MAX_HEADERS: usize = 32;
+pub const MAX_HEADER_VALUE_LEN: usize = 4096;
+pub const MAX_DESCRIPTION_LEN: usize = 2000;
 
 /// How Herald authenticates to the destination, as configured (credentials in clear).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -101,16 +107,28 @@ impl From<CreatedWebhook> for CreatedWebhookBody {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookCreate {
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 200, pattern = r"\S"))]
     pub name: String,
+    #[cfg_attr(
+        feature = "ssr",
+        schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://[^/@?#\\s]+(?:[/?#]\\S*)?$")
+    )]
     pub url: String,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 2000))]
     pub description: String,
+    /// Event types (`license.assigned`), categories (`license.*`) or `*`.
+    #[cfg_attr(feature = "ssr", schema(min_items = 1, max_items = 100))]
     pub event_types: Vec<String>,
     #[serde(default)]
     pub auth: WebhookAuth,
+    /// Sent with every request; values are write-only. Herald's own headers cannot be replaced.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    #[cfg_attr(feature = "ssr", schema(minimum = 1000, maximum = 30000))]
     pub timeout_ms: Option<i32>,
+    /// Seconds to wait before each retry (1 to 20 delays, each at most 604800).
+    #[cfg_attr(feature = "ssr", schema(min_items = 1, max_items = 20))]
     pub retry_schedule: Option<Vec<u32>>,
     pub enabled: Option<bool>,
 }
@@ -120,12 +138,17 @@ pub struct WebhookCreate {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 200, pattern = r"\S"))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://[^/@?#\\s]+(?:[/?#]\\S*)?$"))]
     pub url: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(max_length = 2000))]
     pub description: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(min_items = 1, max_items = 100))]
     pub event_types: Option<Vec<String>>,
     pub auth: Option<WebhookAuth>,
     pub headers: Option<BTreeMap<String, String>>,
+    #[cfg_attr(feature = "ssr", schema(minimum = 1000, maximum = 30000))]
     pub timeout_ms: Option<i32>,
     /// `null` returns the webhook to the global schedule.
     #[serde(default, deserialize_with = "double_option")]
@@ -163,6 +186,23 @@ pub fn validate_name(name: &str) -> Result<(), FieldError> {
     if len > 200 {
         return Err(FieldError::new("name", "must be at most 200 characters"));
     }
+    if name.chars().any(char::is_control) {
+        return Err(FieldError::new("name", "must not contain control characters (tabs, line breaks, NUL)"));
+    }
+    Ok(())
+}
+
+/// Free text: line breaks and tabs are fine, NUL is not (PostgreSQL cannot store it).
+pub fn validate_description(description: &str) -> Result<(), FieldError> {
+    if description.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(FieldError::new(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION_LEN} characters"),
+        ));
+    }
+    if description.contains('\0') {
+        return Err(FieldError::new("description", "must not contain NUL characters"));
+    }
     Ok(())
 }
 
@@ -193,7 +233,24 @@ pub fn validate_url(url: &str) -> Result<(), FieldError> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return err("must not contain spaces or control characters");
     }
+    if authority.contains('@') {
+        return err(
+            "must not contain credentials (`user:password@`): set them in `auth` (basic), which Herald \
+             keeps write-only, instead of in the URL, which is shown wherever the webhook is",
+        );
+    }
     Ok(())
+}
+
+/// A URL with any `user:password@` replaced by `***@`, for showing. Webhooks stored before
+/// credentials in URLs were refused still send them; no read shows them.
+pub fn redact_url_credentials(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.into() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]).into(),
+        None => url.into(),
+    }
 }
 
 /// `license.assigned`, `license.*` or `*`: lowercase segments of letters, digits, `_` and `-`.
@@ -229,6 +286,12 @@ pub fn validate_event_type(event_type: &str) -> Result<(), String> {
 pub fn validate_event_types(types: &[String]) -> Result<(), FieldError> {
     if types.is_empty() {
         return Err(FieldError::new("event_types", "subscribe to at least one event type (or `*` for all)"));
+    }
+    if types.len() > MAX_EVENT_TYPES {
+        return Err(FieldError::new(
+            "event_types",
+            format!("at most {MAX_EVENT_TYPES} event types; subscribe to a category (`license.*`) instead"),
+        ));
     }
     for t in types {
         validate_event_type_pattern(t).map_err(|m| FieldError::new("event_types", m))?;
@@ -287,7 +350,16 @@ fn valid_header_value(value: &str) -> bool {
 }
 
 pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), FieldError> {
+    if headers.len() > MAX_HEADERS {
+        return Err(FieldError::new("headers", format!("at most {MAX_HEADERS} custom headers")));
+    }
     for (name, value) in headers {
+        if name.len() > 256 || value.len() > MAX_HEADER_VALUE_LEN {
+            return Err(FieldError::new(
+                "headers",
+                format!("header names take at most 256 characters and values at most {MAX_HEADER_VALUE_LEN}"),
+            ));
+        }
         if !valid_header_name(name) {
             return Err(FieldError::new("headers", format!("`{name}` is not a valid header name")));
         }
@@ -307,8 +379,13 @@ pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), FieldE
 pub fn validate_auth(auth: &WebhookAuth) -> Result<(), FieldError> {
     match auth {
         WebhookAuth::None => Ok(()),
-        WebhookAuth::Basic { username, .. } if username.is_empty() || username.contains(':') => {
-            Err(FieldError::new("auth.username", "must not be empty nor contain `:`"))
+        WebhookAuth::Basic { username, .. }
+            if username.is_empty() || username.contains(':') || username.chars().any(char::is_control) =>
+        {
+            Err(FieldError::new("auth.username", "must not be empty nor contain `:` or control characters"))
+        }
+        WebhookAuth::Basic { password, .. } if password.contains('\0') || password.len() > 1024 => {
+            Err(FieldError::new("auth.password", "must be at most 1024 bytes, without NUL characters"))
         }
         WebhookAuth::Basic { .. } => Ok(()),
         WebhookAuth::ApiKey { header, .. } if !valid_header_name(header) => {
@@ -324,6 +401,7 @@ pub fn validate_auth(auth: &WebhookAuth) -> Result<(), FieldError> {
 impl WebhookCreate {
     pub fn validate(&self) -> Result<(), FieldError> {
         validate_name(&self.name)?;
+        validate_description(&self.description)?;
         validate_url(&self.url)?;
         validate_event_types(&self.event_types)?;
         validate_auth(&self.auth)?;
@@ -342,6 +420,9 @@ impl WebhookPatch {
     pub fn validate(&self) -> Result<(), FieldError> {
         if let Some(name) = &self.name {
             validate_name(name)?;
+        }
+        if let Some(description) = &self.description {
+            validate_description(description)?;
         }
         if let Some(url) = &self.url {
             validate_url(url)?;
@@ -385,9 +466,29 @@ mod tests {
         assert!(validate_url("https://example.com/hooks").is_ok());
         assert!(validate_url("http://127.0.0.1:8080").is_ok());
         assert!(validate_url("http://[::1]:8080/x").is_ok());
-        for bad in ["ftp://example.com", "example.com/hook", "https://", "https:///path", "http://a b.com"] {
+        for bad in [
+            "ftp://example.com",
+            "example.com/hook",
+            "https://",
+            "https:///path",
+            "http://a b.com",
+            "http://alice:secret@example.com/",
+            "http://token@example.com/",
+        ] {
             assert_eq!(validate_url(bad).unwrap_err().field, "url", "{bad}");
         }
+        assert!(validate_url("https://example.com/a@b?c=d@e").is_ok(), "an @ in the path is no credential");
+    }
+
+    #[test]
+    fn credentials_in_urls_are_never_shown() {
+        assert_eq!(
+            redact_url_credentials("http://alice:secret@host:8080/p?q=1"),
+            "http://***@host:8080/p?q=1"
+        );
+        assert_eq!(redact_url_credentials("https://tok@host"), "https://***@host");
+        assert_eq!(redact_url_credentials("https://host/a@b"), "https://host/a@b");
+        assert_eq!(redact_url_credentials("not a url"), "not a url");
     }
 
     #[test]

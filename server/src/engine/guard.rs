@@ -43,12 +43,23 @@ impl Guard {
     }
 }
 
-/// An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) is its IPv4 address.
+/// An IPv6 address that carries an IPv4 address is judged as that IPv4 address: mapped
+/// (`::ffff:127.0.0.1`), the deprecated IPv4-compatible form (`::127.0.0.2`, which some stacks
+/// still route to IPv4), and 6to4 (`2002:7f00:0002::`, whose relay reaches the embedded address).
 fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else { return ip };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
     }
+    let s = v6.segments();
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if s[..6] == [0; 6] && !(v6.is_unspecified() || v6.is_loopback()) {
+        return IpAddr::V4(embedded(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return IpAddr::V4(embedded(s[1], s[2]));
+    }
+    ip
 }
 
 fn is_public(ip: IpAddr) -> bool {
@@ -82,6 +93,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80 // link-local
         || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (first == 0x64 && ip.segments()[1] == 0xff9b) // NAT64 can reach private IPv4
+        || (first == 0x2001 && ip.segments()[1] == 0) // Teredo: tunnels to any IPv4
         || first == 0x2001 && ip.segments()[1] == 0xdb8) // documentation
 }
 
@@ -126,10 +138,17 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "ff02::1",
+            "::127.0.0.2",
+            "::10.0.0.1",
+            "::0.0.0.1",
+            "2002:7f00:2::1",
+            "2002:a9fe:a9fe::",
+            "2001:0:4136:e378::1",
+            "64:ff9b::7f00:1",
         ] {
             assert!(!guard.permits(refused.parse().unwrap()), "{refused} must be refused");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1"] {
             assert!(guard.permits(public.parse().unwrap()), "{public} must be allowed");
         }
         let guard = Guard::new(vec!["127.0.0.0/8".parse().unwrap()]);
@@ -137,6 +156,7 @@ mod tests {
         assert!(guard.permits("::ffff:127.0.0.1".parse().unwrap()), "mapped addresses match IPv4 rules");
         assert!(!guard.permits("10.0.0.1".parse().unwrap()));
         assert!(guard.check_literal("[::1]").is_err());
+        assert!(Guard::default().check_literal("[::127.0.0.2]").is_err(), "IPv4-compatible literal");
         assert!(guard.check_literal("example.com").is_ok(), "names are checked when resolved");
     }
 }

@@ -569,6 +569,7 @@ async fn deactivate(
     at: DateTime<Utc>,
 ) -> Result<Option<Deactivated>, DbErr> {
     let w = &claimed.webhook;
+    let shown_url = app::models::redact_url_credentials(&w.url);
     let changed = webhooks::Entity::update_many()
         .col_expr(webhooks::Column::State, Expr::value(WebhookState::TooManyErrors.as_str()))
         .col_expr(webhooks::Column::DeactivatedAt, Expr::value(at))
@@ -604,7 +605,7 @@ async fn deactivate(
          POST /api/v1/webhooks/{id}/reactivate {{\"recover_since\": \"<time of the first failure>\"}}\n\
          to send what was held or failed since then.\n",
         name = w.name,
-        url = w.url,
+        url = shown_url,
         at = at.to_rfc3339(),
         error = last_error.as_deref().unwrap_or("none recorded"),
         id = w.id,
@@ -621,7 +622,7 @@ async fn deactivate(
     let payload = serde_json::json!({
         "webhook_id": w.id,
         "name": w.name,
-        "url": w.url,
+        "url": shown_url,
         "reason": reason,
         "last_error": last_error,
         "deactivated_at": at,

@@ -19,9 +19,13 @@ pub struct LoginForm {
     next: String,
 }
 
-/// Only local paths: an attacker's link must not turn sign-in into a redirect elsewhere.
+/// Only a path on this origin: an attacker's link must not turn sign-in into a redirect
+/// elsewhere. Browsers drop tabs and newlines from URLs and read `\\` as `/`, so `/\t/host`
+/// and `/\\host` mean `//host`, another host: only visible ASCII other than `\\` passes, and
+/// the second character must not start an authority. Anything else goes to the log.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+    let visible = next.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'\\');
+    if visible && next.starts_with('/') && !next.starts_with("//") {
         next
     } else {
         "/"
@@ -37,7 +41,13 @@ fn with_cookie(mut res: Response, cookie: Cookie<'_>) -> Response {
 
 pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let next = safe_next(&form.next).to_owned();
-    let user = match app::db::users::authenticate(&state.db, &form.email, &form.password).await {
+    // No stored email holds a NUL, and PostgreSQL cannot even compare one: refused, not a 500.
+    let credentials_usable = !form.email.contains('\0') && !form.password.contains('\0');
+    let found = match credentials_usable {
+        true => app::db::users::authenticate(&state.db, &form.email, &form.password).await,
+        false => Ok(None),
+    };
+    let user = match found {
         Ok(Some(user)) => user,
         Ok(None) => {
             tracing::info!(email = %form.email, "sign-in refused");
@@ -89,7 +99,7 @@ fn is_public(path: &str) -> bool {
 /// Sends people who are not signed in to the sign-in page, remembering where they were going.
 pub async fn page_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if req.method() != Method::GET || is_public(path) {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) || is_public(path) {
         return next.run(req).await;
     }
     let user = match app::auth::session_token(req.headers()) {
@@ -120,5 +130,11 @@ mod tests {
         assert_eq!(safe_next("//evil.example/"), "/");
         assert_eq!(safe_next("https://evil.example/"), "/");
         assert_eq!(safe_next("/\\evil.example"), "/");
+        assert_eq!(safe_next("/%09/evil.example/x"), "/%09/evil.example/x", "encoded: stays a path");
+        for hostile in
+            ["/\t/evil.example/x", "/\n/evil.example", "/\nX-Injected: 1", "/a\\b", "/é", "/ x", ""]
+        {
+            assert_eq!(safe_next(hostile), "/", "{hostile:?}");
+        }
     }
 }

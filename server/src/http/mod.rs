@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod problem;
+pub mod security;
 
 use app::{shell, state::AppState, App};
 use axum::{middleware, routing::post, Router};
@@ -19,6 +20,8 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(state.clone(), auth::page_guard))
+        .layer(middleware::from_fn(security::refuse_cross_site))
+        .layer(middleware::from_fn(security::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

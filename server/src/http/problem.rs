@@ -103,6 +103,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or_default()).unwrap_or_default();
+        if let Some((name, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(Problem::invalid(name, format!("{name}: {NUL_REFUSED}")));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
@@ -119,8 +124,12 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for ApiJ
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
         use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(mut v)) => {
+                refuse_nul(&v)?;
+                integral_floats_as_integers(&mut v);
+                serde_json::from_value(v).map(ApiJson).map_err(|e| Problem::invalid_json(&e.to_string()))
+            }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -174,12 +183,70 @@ pub fn check_limit(limit: Option<u64>, default: u64, max: u64) -> Result<u64, Pr
     }
 }
 
-/// A JSON body that may be left out entirely: an empty body means `T::default()`.
+/// A JSON body that may be left out entirely: an empty body, or `null`, means `T::default()`.
 pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         Ok(T::default())
     } else {
-        serde_json::from_slice(body).map_err(|e| Problem::invalid_json(&e.to_string()))
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| Problem::invalid_json(&e.to_string()))?;
+        let mut value = value;
+        if value.is_null() {
+            return Ok(T::default()); // `null`: nothing given, as an empty body
+        }
+        refuse_nul(&value)?;
+        integral_floats_as_integers(&mut value);
+        serde_json::from_value(value).map_err(|e| Problem::invalid_json(&e.to_string()))
+    }
+}
+
+/// JSON has one number type: `10.0` is the integer 10 to JSON Schema (and to JavaScript, which
+/// may send it so), but not to serde. Numbers without a fractional part become integers before
+/// the body is read, so an integer field takes them; a real fraction is still refused.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
+}
+
+/// Why a NUL character is refused wherever it appears outside an event's payload.
+pub const NUL_REFUSED: &str = "must not contain NUL characters (\\u0000): PostgreSQL cannot store them";
+
+/// Input Herald would store as text must hold no NUL: PostgreSQL refuses them, so accepting one
+/// would end in a 500 there (and a value that differs between databases). The answer names the
+/// field by its path (`headers.X-Tenant`, `event_types[2]`).
+pub fn refuse_nul(value: &serde_json::Value) -> Result<(), Problem> {
+    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
+        let join = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        match value {
+            serde_json::Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, v)| walk(v, &format!("{path}[{i}]")))
+            }
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+                if k.contains('\0') {
+                    Some(join(&k.replace('\0', "\\u0000")))
+                } else {
+                    walk(v, &join(k))
+                }
+            }),
+            _ => None,
+        }
+    }
+    match walk(value, "") {
+        Some(path) => {
+            let field = if path.is_empty() { "body".to_owned() } else { path };
+            Err(Problem::invalid(&field, format!("{field}: {NUL_REFUSED}")))
+        }
+        None => Ok(()),
     }
 }
 

@@ -13,6 +13,7 @@ mod engine_claims;
 mod engine_processes;
 mod migrations;
 mod retention;
+mod security;
 mod sign_in;
 mod startup;
 mod storage_faults;

@@ -15,9 +15,54 @@ use axum::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::http::problem::{check_limit, ApiQuery, Problem};
+use crate::http::problem::{check_limit, ApiQuery, Problem, NUL_REFUSED};
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// A payload is delivered byte for byte, but also read back (events API, delivery API, admin
+/// app) through a JSON parser. One that parser cannot read would be accepted and then shown as
+/// `null`: lost to the people recovering from a failure. Refused at the door instead: nesting
+/// deeper than serde_json's 128 levels, and lone UTF-16 surrogates (`"\ud800"`), which no JSON
+/// reader can turn into text.
+fn check_payload_readable(payload: &str) -> Result<(), Problem> {
+    match serde_json::from_str::<serde_json::Value>(payload) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let why = if e.to_string().contains("recursion limit") {
+                "nests deeper than 128 levels of arrays and objects".to_owned()
+            } else {
+                format!("cannot be read back faithfully ({e})")
+            };
+            Err(Problem::invalid("payload", format!("payload: {why}")))
+        }
+    }
+}
+
+/// The same idempotency key with another request is a client bug that would otherwise be
+/// silent (the second event never exists): refused, as Stripe and the IETF draft on
+/// `Idempotency-Key` do. The same JSON with other whitespace or key order is the same request.
+async fn check_same_request(
+    state: &AppState,
+    accepted: &EventAccepted,
+    event_type: &str,
+    payload: &str,
+) -> Result<(), Problem> {
+    let Some(original) = db::events::find(&state.db, accepted.id).await? else { return Ok(()) };
+    let same_payload = original.payload == payload
+        || serde_json::from_str::<serde_json::Value>(&original.payload).ok()
+            == serde_json::from_str::<serde_json::Value>(payload).ok();
+    if original.event_type == event_type && same_payload {
+        return Ok(());
+    }
+    Err(Problem::invalid(
+        "idempotency_key",
+        format!(
+            "idempotency_key: this key was used for event {} with a different type or payload; \
+             use a new key for a new event",
+            accepted.id
+        ),
+    ))
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +101,8 @@ pub async fn create(
     let incoming: IncomingEvent<'_> =
         serde_json::from_slice(&bytes).map_err(|e| Problem::invalid_json(&e.to_string()))?;
     validate_event_type(&incoming.event_type).map_err(|m| Problem::invalid("type", format!("type: {m}")))?;
+    let payload = incoming.payload.get();
+    check_payload_readable(payload)?;
 
     let header_key = headers
         .get("idempotency-key")
@@ -78,14 +125,21 @@ pub async fn create(
                 format!("idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"),
             ));
         }
+        if k.contains('\0') {
+            return Err(Problem::invalid("idempotency_key", format!("idempotency_key: {NUL_REFUSED}")));
+        }
     }
 
     let event = db::events::NewEvent {
         event_type: incoming.event_type,
-        payload: incoming.payload.get().to_owned(),
+        payload: payload.to_owned(),
         idempotency_key: key,
     };
+    let (sent_type, sent_payload) = (event.event_type.clone(), event.payload.clone());
     let accepted: EventAccepted = state.ingest.ingest(event).await?;
+    if accepted.duplicate {
+        check_same_request(&state, &accepted, &sent_type, &sent_payload).await?;
+    }
     if accepted.deliveries > 0 && !accepted.duplicate {
         state.wakeup.notify_one();
     }
@@ -101,6 +155,8 @@ pub struct ListParams {
     #[serde(rename = "type")]
     event_type: Option<String>,
     cursor: Option<String>,
+    /// Page size, 1 to 250.
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<u64>,
 }
 

@@ -74,6 +74,8 @@ pub struct ActivityParams {
     /// Exact kind (`job.purge`), or a prefix ending in `.` (`webhook.`).
     kind: Option<String>,
     cursor: Option<String>,
+    /// Page size, 1 to 250.
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<u64>,
 }
 

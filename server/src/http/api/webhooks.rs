@@ -50,6 +50,8 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     cursor: Option<String>,
+    /// Page size, 1 to 250.
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<u64>,
 }
 
@@ -126,10 +128,11 @@ pub async fn secret(State(state): State<AppState>, Path(id): Path<String>) -> Re
 #[serde(deny_unknown_fields)]
 pub struct RotateParams {
     /// How long the old secret keeps signing beside the new one (default 24 h, at most 7 days).
+    #[schema(maximum = 604800)]
     grace_period_secs: Option<u32>,
 }
 
-#[utoipa::path(post, operation_id = "rotate_webhook_secret", path = "/webhooks/{id}/rotate-secret", tag = "webhooks", params(("id" = String, Path)), request_body(content = RotateParams, description = "Optional"),
+#[utoipa::path(post, operation_id = "rotate_webhook_secret", path = "/webhooks/{id}/rotate-secret", tag = "webhooks", params(("id" = String, Path)), request_body(content = Option<RotateParams>, description = "Optional: an empty body takes the defaults"),
     responses((status = 200, description = "OK", body = Secret), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
@@ -174,7 +177,7 @@ pub struct Reactivated {
     recovered_deliveries: u64,
 }
 
-#[utoipa::path(post, operation_id = "reactivate_webhook", path = "/webhooks/{id}/reactivate", tag = "webhooks", params(("id" = String, Path)), request_body(content = ReactivateParams, description = "Optional"),
+#[utoipa::path(post, operation_id = "reactivate_webhook", path = "/webhooks/{id}/reactivate", tag = "webhooks", params(("id" = String, Path)), request_body(content = Option<ReactivateParams>, description = "Optional: an empty body recovers nothing"),
     responses((status = 200, description = "OK", body = Reactivated), (status = 404, description = "No such resource", body = Problem)))]
 pub async fn reactivate(
     State(state): State<AppState>,
