@@ -140,7 +140,10 @@ pub struct WebhookCreate {
 pub struct WebhookPatch {
     #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 200, pattern = r"\S"))]
     pub name: Option<String>,
-    #[cfg_attr(feature = "ssr", schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://[^/@?#\\s]+(?:[/?#]\\S*)?$"))]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://[^/@?#\\s]+(?:[/?#]\\S*)?$")
+    )]
     pub url: Option<String>,
     #[cfg_attr(feature = "ssr", schema(max_length = 2000))]
     pub description: Option<String>,
