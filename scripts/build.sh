@@ -19,11 +19,18 @@ case "${1:-}" in
 esac
 site=target/site
 mkdir -p "$site"
+SAY_TAG=build
 
 if [ $release_site = 1 ]; then
+  if first_build wasm32-unknown-unknown/wasm-release; then
+    say "building the browser bundle (first build on this machine: about WASM_COLD min; then seconds)"
+  else
+    say "building the browser bundle"
+  fi
   cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
   wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
 else
+  say "building the browser bundle (dev)"
   cargo build --locked -p frontend --lib --target wasm32-unknown-unknown
   wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/frontend.wasm"
 fi
@@ -34,6 +41,7 @@ herald-wasm-split "$wasm" "$site/pkg" herald
 wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$site/pkg" --out-name herald "$site/pkg/herald.wasm"
 rm "$site/pkg/herald.wasm"
 if [ $release_site = 1 ]; then
+  say "optimising the bundle (wasm-opt, about 30 s)"
   # --flatten --rereloop before -Oz rebuilds each function's control flow from scratch, which
   # the size passes then shrink further: 1% smaller gzipped than -Oz alone (BENCHMARKS.md).
   for f in "$site"/pkg/*.wasm; do
@@ -51,9 +59,15 @@ if [ $release_site = 1 ]; then
     "$(stat -c %s "$site/pkg/herald_bg.wasm.gz")" >&2
 fi
 if [ $release_server = 1 ]; then
+  if first_build release; then
+    say "building the server (release; first build on this machine: about SERVER_COLD min)"
+  else
+    say "building the server (release)"
+  fi
   cargo build --locked -p herald-server --bin herald --release
   echo "$CARGO_TARGET_DIR/release/herald"
 else
+  say "building the server (dev)"
   cargo build --locked -p herald-server --bin herald
   echo "$CARGO_TARGET_DIR/debug/herald"
 fi

@@ -4,8 +4,10 @@
 #   HERALD_LISTEN=127.0.0.1:3001 HERALD_DATABASE_URL=sqlite://data/second.db?mode=rwc scripts/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 scripts/setup.sh
 bin=$(scripts/build.sh --release)
+SAY_TAG=run
 export HERALD_SITE_ROOT="${HERALD_SITE_ROOT:-$PWD/target/site}"
-echo "Starting Herald: http://${HERALD_LISTEN:-127.0.0.1:3000}/ (on first start it prints the admin's password)" >&2
+say "starting Herald: http://${HERALD_LISTEN:-127.0.0.1:3000}/ (on first start it prints the admin's password)"
 exec "$bin" serve

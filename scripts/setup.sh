@@ -10,7 +10,8 @@ source scripts/env.sh
 # wasm-bindgen's CLI must equal the crate version that Cargo.lock pins.
 WASM_BINDGEN_VERSION=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
 
-log() { printf '[setup] %s\n' "$*" >&2; }
+SAY_TAG=setup
+log() { say "$@"; }
 want_e2e=0
 for a in "$@"; do [ "$a" = "--e2e" ] && want_e2e=1; done
 
@@ -26,7 +27,7 @@ install_patched() { # crate version binary dependency-to-move version-to-move-to
   if command -v "$bin" >/dev/null && "$bin" --version 2>/dev/null | grep -qF "$version"; then
     return
   fi
-  log "installing $crate $version from source (a few minutes, once)"
+  log "installing $crate $version from source (about 2 min, once)"
   local work; work=$(mktemp -d)
   (cd "$work" && cargo init --quiet --name fetch-source && cargo add --quiet "$crate@=$version" && cargo fetch --quiet)
   cp -r "$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" | head -n1)" "$work/crate"
@@ -54,7 +55,7 @@ split_sha=$(find scripts/wasm-split/Cargo.toml scripts/wasm-split/Cargo.lock scr
 split_stamp="$HOME/.cargo/.herald-wasm-split-sha"
 if ! command -v herald-wasm-split >/dev/null || ! command -v herald-gzip >/dev/null \
   || [ "$(cat "$split_stamp" 2>/dev/null)" != "$split_sha" ]; then
-  log "installing herald-wasm-split and herald-gzip (scripts/wasm-split, a few minutes, once)"
+  log "installing herald-wasm-split and herald-gzip (scripts/wasm-split, about 1 min, once)"
   CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-split" cargo install --quiet --locked --path scripts/wasm-split --root "$HOME/.cargo"
   echo "$split_sha" > "$split_stamp"
 fi
@@ -87,7 +88,7 @@ if [ "$want_e2e" = 1 ]; then
     echo "$rx_sha" > "$rx/.herald-deps-sha"
   fi
   if [ ! -x /usr/bin/chromium ]; then
-    log "installing Chromium from Debian"
+    log "installing Chromium from Debian (about 1 min)"
     sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
