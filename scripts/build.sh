@@ -23,7 +23,7 @@ SAY_TAG=build
 
 if [ $release_site = 1 ]; then
   if first_build wasm32-unknown-unknown/wasm-release; then
-    say "building the browser bundle (first build on this machine: about WASM_COLD min; then seconds)"
+    say "building the browser bundle (first build on this machine: about 1.5 min; then seconds)"
   else
     say "building the browser bundle"
   fi
@@ -60,7 +60,7 @@ if [ $release_site = 1 ]; then
 fi
 if [ $release_server = 1 ]; then
   if first_build release; then
-    say "building the server (release; first build on this machine: about SERVER_COLD min)"
+    say "building the server (release; first build on this machine: about 5 min)"
   else
     say "building the server (release)"
   fi

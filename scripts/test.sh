@@ -15,14 +15,14 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
 fi
 
 if first_build debug; then
-  say "formatting and lints (the first build on this machine compiles every crate: about LINT_COLD min)"
+  say "formatting and lints (the first build on this machine compiles every crate: about 4 min)"
 else
   say "formatting and lints"
 fi
 cargo fmt --all --check
 cargo clippy --locked -p app -p herald-server -p migration -p herald-receiver-example --all-targets -- -D warnings
 
-say "Rust tests, SQLite and PostgreSQL (building them the first time: about TEST_COLD min; running: about 1.5 min)"
+say "Rust tests, SQLite and PostgreSQL (building them the first time: about 4 min; running: about 1.5 min)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked -p app -p herald-server -p migration --no-fail-fast
 else
