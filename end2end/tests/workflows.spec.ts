@@ -211,11 +211,22 @@ test("create and edit a webhook in the form: errors next to the field, the secre
   await expect(page.getByTestId("error-timeout_ms")).toContainText("between 1000 and 30000");
   expect((await api(baseURL!, "GET", `/webhooks/${id}`)).timeout_ms).toBe(15000);
   await page.getByLabel("Timeout (ms)").fill("5000");
+  // Who hears of its failures: a bad address is refused next to its field, good ones are kept.
+  await page.getByLabel("Email when it is deactivated").fill("ops@example.test, not-an-address");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("error-notify_emails")).toContainText("not-an-address");
+  await page.getByLabel("Email when it is deactivated").fill("ops@example.test, oncall@example.test");
+  await page.getByTestId("notify-on-failing").check();
   await page.getByTestId("save-webhook").click();
   await expect(page.getByTestId("saved")).toBeVisible();
   await page.getByTestId("saved").getByRole("link").click();
   await expect(page.getByText("5000 ms")).toBeVisible();
-  expect((await api(baseURL!, "GET", `/webhooks/${id}`)).timeout_ms).toBe(5000);
+  const saved = await api(baseURL!, "GET", `/webhooks/${id}`);
+  expect(saved.timeout_ms).toBe(5000);
+  expect(saved.notify_emails).toEqual(["ops@example.test", "oncall@example.test"]);
+  expect(saved.notify_on_failing).toBe(true);
+  await page.getByTestId("edit-webhook").click();
+  await expect(page.getByLabel("Email when it is deactivated")).toHaveValue("ops@example.test, oncall@example.test");
 });
 
 test("dashboard and settings: failing webhooks first, retention validation, activity", async ({ page, baseURL }) => {

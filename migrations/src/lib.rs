@@ -9,6 +9,7 @@ mod m20261123_000003_index_the_response_code_sort;
 mod m20261125_000001_index_the_event_type_filter;
 mod m20261130_000001_create_workers;
 mod m20261130_000002_index_scheduled_deliveries;
+mod m20261130_000003_webhook_failure_notices;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_index_the_event_type_filter::Migration),
             Box::new(m20261130_000001_create_workers::Migration),
             Box::new(m20261130_000002_index_scheduled_deliveries::Migration),
+            Box::new(m20261130_000003_webhook_failure_notices::Migration),
         ]
     }
 }

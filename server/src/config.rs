@@ -57,6 +57,11 @@ pub struct Config {
     /// `smtp://user:pass@host:587` or `smtps://...`; without it, emails stay in the outbox.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    /// Where people reach the admin app (`https://herald.example.com`): links in emails and in
+    /// operational events point there. Without it they say the path only.
+    pub public_url: Option<String>,
+    /// At most one "webhook is failing" email per webhook in this many minutes.
+    pub failure_notice_minutes: u32,
     /// Retention defaults; the admin app's settings override them.
     pub retention_deliveries_days: u32,
     pub retention_events_days: u32,
@@ -94,6 +99,8 @@ impl Default for Config {
             shutdown_grace_secs: 10,
             smtp_url: None,
             smtp_from: "Herald <herald@localhost>".into(),
+            public_url: None,
+            failure_notice_minutes: 60,
             retention_deliveries_days: 30,
             retention_events_days: 30,
             retention_jobs_days: 7,

@@ -35,6 +35,10 @@ pub fn event_types_of(model: &webhooks::Model) -> Vec<String> {
     serde_json::from_str(&model.event_types).unwrap_or_default()
 }
 
+pub fn notify_emails_of(model: &webhooks::Model) -> Vec<String> {
+    serde_json::from_str(&model.notify_emails).unwrap_or_default()
+}
+
 pub fn retry_schedule_of(model: &webhooks::Model) -> Option<Vec<u32>> {
     model.retry_schedule.as_deref().and_then(|s| serde_json::from_str(s).ok())
 }
@@ -56,6 +60,8 @@ impl From<&webhooks::Model> for Webhook {
             header_names: headers_of(m).into_keys().collect(),
             timeout_ms: m.timeout_ms,
             retry_schedule: retry_schedule_of(m),
+            notify_emails: notify_emails_of(m),
+            notify_on_failing: m.notify_on_failing,
             enabled: m.enabled,
             state: m.state,
             stopped_by: m.stopped_by.clone(),
@@ -96,6 +102,8 @@ pub async fn create(
         deactivated_at: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
+        notify_emails: Set(json(&input.notify_emails)),
+        notify_on_failing: Set(input.notify_on_failing),
     };
     let txn = super::begin_write(db).await?;
     let model = model.insert(&txn).await?;
@@ -108,6 +116,7 @@ pub async fn create(
         last_error_at: Set(None),
         last_success_at: Set(None),
         first_failure_at: Set(None),
+        failing_notified_at: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -175,6 +184,12 @@ pub async fn update(
     }
     if let Some(schedule) = patch.retry_schedule {
         model.retry_schedule = Set(schedule.as_ref().map(json));
+    }
+    if let Some(emails) = patch.notify_emails {
+        model.notify_emails = Set(json(&emails));
+    }
+    if let Some(on_failing) = patch.notify_on_failing {
+        model.notify_on_failing = Set(on_failing);
     }
     match patch.enabled {
         Some(false) if current.enabled => {

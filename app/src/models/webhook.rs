@@ -68,6 +68,10 @@ pub struct Webhook {
     pub header_names: Vec<String>,
     pub timeout_ms: i32,
     pub retry_schedule: Option<Vec<u32>>,
+    /// Told by email when this webhook is deactivated, and when it starts failing if
+    /// `notify_on_failing`.
+    pub notify_emails: Vec<String>,
+    pub notify_on_failing: bool,
     pub enabled: bool,
     pub state: WebhookState,
     pub stopped_by: Option<String>,
@@ -130,6 +134,14 @@ pub struct WebhookCreate {
     /// Seconds to wait before each retry (1 to 20 delays, each at most 604800).
     #[cfg_attr(feature = "ssr", schema(min_items = 1, max_items = 20))]
     pub retry_schedule: Option<Vec<u32>>,
+    /// Email addresses told when this webhook is deactivated (at most 10).
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 10))]
+    pub notify_emails: Vec<String>,
+    /// Also email them when the webhook starts failing (first failure after a success, at most
+    /// once per `HERALD_FAILURE_NOTICE_MINUTES`).
+    #[serde(default)]
+    pub notify_on_failing: bool,
     pub enabled: Option<bool>,
 }
 
@@ -156,6 +168,9 @@ pub struct WebhookPatch {
     /// `null` returns the webhook to the global schedule.
     #[serde(default, deserialize_with = "double_option")]
     pub retry_schedule: Option<Option<Vec<u32>>>,
+    #[cfg_attr(feature = "ssr", schema(max_items = 10))]
+    pub notify_emails: Option<Vec<String>>,
+    pub notify_on_failing: Option<bool>,
     pub enabled: Option<bool>,
 }
 
@@ -379,6 +394,33 @@ pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), FieldE
     Ok(())
 }
 
+pub const MAX_NOTIFY_EMAILS: usize = 10;
+
+/// An address mail can be sent to: one `@` with text on both sides, a dot in the domain, no
+/// spaces or control characters, at most 254 characters (RFC 5321). The mailer checks the rest.
+pub fn validate_notify_emails(emails: &[String]) -> Result<(), FieldError> {
+    if emails.len() > MAX_NOTIFY_EMAILS {
+        return Err(FieldError::new("notify_emails", format!("at most {MAX_NOTIFY_EMAILS} addresses")));
+    }
+    for email in emails {
+        let ok = email.len() <= 254
+            && !email
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>'))
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            });
+        if !ok {
+            return Err(FieldError::new("notify_emails", format!("`{email}` is not an email address")));
+        }
+    }
+    Ok(())
+}
+
 pub fn validate_auth(auth: &WebhookAuth) -> Result<(), FieldError> {
     match auth {
         WebhookAuth::None => Ok(()),
@@ -415,6 +457,7 @@ impl WebhookCreate {
         if let Some(schedule) = &self.retry_schedule {
             validate_retry_schedule(schedule)?;
         }
+        validate_notify_emails(&self.notify_emails)?;
         Ok(())
     }
 }
@@ -444,6 +487,9 @@ impl WebhookPatch {
         }
         if let Some(Some(schedule)) = &self.retry_schedule {
             validate_retry_schedule(schedule)?;
+        }
+        if let Some(emails) = &self.notify_emails {
+            validate_notify_emails(emails)?;
         }
         Ok(())
     }
@@ -481,6 +527,17 @@ mod tests {
             assert_eq!(validate_url(bad).unwrap_err().field, "url", "{bad}");
         }
         assert!(validate_url("https://example.com/a@b?c=d@e").is_ok(), "an @ in the path is no credential");
+    }
+
+    #[test]
+    fn notification_addresses_must_be_addresses() {
+        let emails = |list: &[&str]| list.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        assert!(validate_notify_emails(&emails(&["ops@example.com", "a.b+c@sub.example.org"])).is_ok());
+        for bad in ["ops", "@example.com", "ops@", "ops@localhost", "a b@example.com", "a@b@c.com", "x@.com"]
+        {
+            assert_eq!(validate_notify_emails(&emails(&[bad])).unwrap_err().field, "notify_emails", "{bad}");
+        }
+        assert!(validate_notify_emails(&emails(&["a@example.com"; 11])).is_err());
     }
 
     #[test]

@@ -151,6 +151,8 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
     let timeout =
         RwSignal::new(e.as_ref().map(|w| w.timeout_ms.to_string()).unwrap_or_else(|| "15000".into()));
     let enabled = RwSignal::new(e.as_ref().map(|w| w.enabled).unwrap_or(true));
+    let notify = RwSignal::new(e.as_ref().map(|w| w.notify_emails.join(", ")).unwrap_or_default());
+    let notify_on_failing = RwSignal::new(e.as_ref().map(|w| w.notify_on_failing).unwrap_or(false));
     let error = RwSignal::new(None::<AppError>);
     let created = RwSignal::new(None::<(WebhookId, String)>);
     let saved = RwSignal::new(false);
@@ -211,6 +213,12 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
             .collect();
+        let notify_emails: Vec<String> = notify
+            .get_untracked()
+            .split([',', ';', '\n', ' '])
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
         match editing {
             None => {
                 create.dispatch(WebhookCreate {
@@ -222,6 +230,8 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                     headers: Default::default(),
                     timeout_ms: Some(timeout_ms),
                     retry_schedule: None,
+                    notify_emails: notify_emails.clone(),
+                    notify_on_failing: notify_on_failing.get_untracked(),
                     enabled: Some(enabled.get_untracked()),
                 });
             }
@@ -235,6 +245,8 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                         event_types: Some(event_types),
                         auth: auth_changed.then_some(auth),
                         timeout_ms: Some(timeout_ms),
+                        notify_emails: Some(notify_emails),
+                        notify_on_failing: Some(notify_on_failing.get_untracked()),
                         enabled: Some(enabled.get_untracked()),
                         ..Default::default()
                     },
@@ -306,6 +318,13 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                 <label for="wh-timeout">"Timeout (ms)"</label>
                 <input id="wh-timeout" inputmode="numeric" prop:value=move || timeout.get() on:input=move |ev| timeout.set(event_target_value(&ev)) aria-describedby=described("timeout_ms")/>
                 {field_error(error, "timeout_ms")}
+                <label for="wh-notify">"Email when it is deactivated"</label>
+                <input id="wh-notify" type="text" inputmode="email" placeholder="ops@example.com, team@example.com"
+                    prop:value=move || notify.get() on:input=move |ev| notify.set(event_target_value(&ev)) aria-describedby=described("notify_emails")/>
+                <p class="muted small">"Comma-separated addresses, told when Herald deactivates this webhook."</p>
+                {field_error(error, "notify_emails")}
+                <label class="check"><input type="checkbox" data-test="notify-on-failing" prop:checked=move || notify_on_failing.get()
+                    on:change=move |ev| notify_on_failing.set(event_target_checked(&ev))/>" Also email them when it starts failing (at most once an hour)"</label>
                 <label class="check"><input type="checkbox" prop:checked=move || enabled.get() on:change=move |ev| enabled.set(event_target_checked(&ev))/>" Active"</label>
                 <button type="submit" class="primary" data-test="save-webhook" disabled=pending>
                     {if editing.is_some() { "Save changes" } else { "Create webhook" }}

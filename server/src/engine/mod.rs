@@ -39,6 +39,7 @@ pub struct EngineSettings {
     pub poll_interval: Duration,
     pub lease_margin: Duration,
     pub shutdown_grace: Duration,
+    pub notices: store::Notices,
 }
 
 impl EngineSettings {
@@ -56,6 +57,10 @@ impl EngineSettings {
             poll_interval: Duration::from_millis(config.poll_interval_ms),
             lease_margin: Duration::from_secs(config.lease_margin_secs),
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+            notices: store::Notices {
+                public_url: config.public_url.as_deref().map(|u| u.trim_end_matches('/').to_owned()),
+                failing_interval: chrono::Duration::minutes(i64::from(config.failure_notice_minutes)),
+            },
         }
     }
 }
@@ -253,7 +258,7 @@ impl Engine {
     async fn record(&self, attempted: &[Attempted]) -> Result<(), sea_orm::DbErr> {
         let deactivated = {
             let _turn = app::db::sqlite_write_turn(&self.db).await;
-            store::record(&self.db, &self.worker, attempted).await?
+            store::record(&self.db, &self.worker, &self.settings.notices, attempted).await?
         };
         self.health.wrote();
         for d in &deactivated {

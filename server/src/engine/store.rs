@@ -368,6 +368,7 @@ pub struct Attempted {
 pub async fn record(
     db: &DatabaseConnection,
     worker: &str,
+    notices: &Notices,
     batch: &[Attempted],
 ) -> Result<Vec<Deactivated>, DbErr> {
     let at = now();
@@ -379,17 +380,147 @@ pub async fn record(
     for chunk in batch.chunks(app::db::ROWS_PER_STATEMENT) {
         update_deliveries(&txn, chunk, at).await?;
     }
-    for (webhook_id, change) in usage_changes(batch) {
-        change.apply(&txn, webhook_id).await?;
+    let changes = usage_changes(batch);
+    // The usage before this batch, in the same transaction: what tells a webhook that starts
+    // failing or recovers from one that goes on as it was.
+    let before: HashMap<Uuid, webhook_usage::Model> = webhook_usage::Entity::find()
+        .filter(webhook_usage::Column::WebhookId.is_in(changes.iter().map(|(id, _)| *id)))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|u| (u.webhook_id, u))
+        .collect();
+    for (webhook_id, change) in &changes {
+        change.apply(&txn, *webhook_id).await?;
+    }
+    // A webhook this batch deactivates is not also announced as failing: the deactivation
+    // (its email and event) says more.
+    let deactivating: Vec<Uuid> =
+        batch.iter().filter(|a| a.decision.deactivate.is_some()).map(|a| a.claimed.webhook.id).collect();
+    for (webhook_id, change) in &changes {
+        let webhook = batch.iter().map(|a| &a.claimed.webhook).find(|w| w.id == *webhook_id);
+        if let (Some(webhook), Some(before)) = (webhook, before.get(webhook_id)) {
+            let deactivated = deactivating.contains(webhook_id);
+            notices.transitions(&txn, webhook, before, change, deactivated, at).await?;
+        }
     }
     let mut deactivated = Vec::new();
     for a in batch {
         if let Some(reason) = &a.decision.deactivate {
-            deactivated.extend(deactivate(&txn, &a.claimed, reason, &a.sent, at).await?);
+            deactivated.extend(deactivate(&txn, notices, &a.claimed, reason, &a.sent, at).await?);
         }
     }
     txn.commit().await?;
     Ok(deactivated)
+}
+
+/// Who hears about a webhook's failures beyond the activity log, and where they are sent to look.
+#[derive(Clone, Debug)]
+pub struct Notices {
+    /// The admin app's address (`HERALD_PUBLIC_URL`), without a trailing `/`.
+    pub public_url: Option<String>,
+    /// At most one "failing" email per webhook in this long.
+    pub failing_interval: chrono::Duration,
+}
+
+impl Notices {
+    /// Where a person looks at this webhook in the admin app.
+    pub fn webhook_link(&self, id: Uuid) -> String {
+        format!("{}/webhooks/{id}", self.public_url.as_deref().unwrap_or_default())
+    }
+
+    /// A webhook that starts failing (a failure after a success, or its first attempts failing)
+    /// or recovers (a success after failures) emits `webhook.failing` or `webhook.recovered`
+    /// once per transition, not per attempt; "failing" also emails the webhook's notification
+    /// addresses when it asks for that, at most once per `failing_interval`.
+    async fn transitions(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        w: &webhooks::Model,
+        before: &webhook_usage::Model,
+        change: &UsageChange,
+        deactivated: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let was_failing = before.consecutive_errors > 0;
+        let (streak, failing_since) = match change.since_success {
+            Some((n, first)) => (i64::from(n), first),
+            None => (
+                i64::from(before.consecutive_errors) + change.errors,
+                before.first_failure_at.or(change.first_failure_at),
+            ),
+        };
+        let succeeded = change.since_success.is_some();
+        let shown_url = app::models::redact_url_credentials(&w.url);
+        if succeeded && was_failing {
+            let payload = serde_json::json!({
+                "webhook_id": w.id,
+                "name": w.name,
+                "url": shown_url,
+                "recovered_at": change.last_success_at.unwrap_or(at),
+                "failed_attempts": before.consecutive_errors,
+                "failing_since": before.first_failure_at,
+                "admin_url": self.webhook_link(w.id),
+            });
+            operational_event(txn, "webhook.recovered", w.id, payload, at).await?;
+        }
+        if streak > 0 && (!was_failing || succeeded) && !deactivated {
+            let last_error = change.last_error.as_ref().map(|(e, _)| e.clone());
+            let payload = serde_json::json!({
+                "webhook_id": w.id,
+                "name": w.name,
+                "url": shown_url,
+                "failing_since": failing_since,
+                "consecutive_errors": streak,
+                "last_error": last_error,
+                "admin_url": self.webhook_link(w.id),
+            });
+            operational_event(txn, "webhook.failing", w.id, payload, at).await?;
+            let recipients = app::db::webhooks::notify_emails_of(w);
+            let quiet = before.failing_notified_at.is_none_or(|t| t <= at - self.failing_interval);
+            if w.notify_on_failing && !recipients.is_empty() && quiet {
+                let subject = format!("Herald: webhook \"{}\" is failing", w.name);
+                let body = format!(
+                    "Herald's requests to the webhook \"{name}\" ({url}) started failing at {since}.\n\n\
+                     Last error: {error}.\n\n\
+                     Herald retries on its schedule; if the last attempt fails too, the webhook is \
+                     deactivated and you will hear again. See its deliveries: {link}\n\n\
+                     You get at most one such email per {minutes} minutes for this webhook.\n",
+                    name = w.name,
+                    url = shown_url,
+                    since = failing_since.unwrap_or(at).to_rfc3339(),
+                    error = last_error.as_deref().unwrap_or("none recorded"),
+                    link = self.webhook_link(w.id),
+                    minutes = self.failing_interval.num_minutes(),
+                );
+                for to in &recipients {
+                    outbox::enqueue(txn, to, &subject, &body).await?;
+                }
+                webhook_usage::Entity::update_many()
+                    .col_expr(webhook_usage::Column::FailingNotifiedAt, Expr::value(at))
+                    .filter(webhook_usage::Column::WebhookId.eq(w.id))
+                    .exec(txn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An event Herald emits about itself, delivered to the webhooks subscribed to its type.
+async fn operational_event(
+    txn: &sea_orm::DatabaseTransaction,
+    event_type: &str,
+    webhook_id: Uuid,
+    payload: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let event = event_store::NewEvent {
+        event_type: event_type.into(),
+        payload: payload.to_string(),
+        idempotency_key: Some(format!("{event_type}:{webhook_id}:{}", at.timestamp_micros())),
+    };
+    event_store::ingest(txn, event).await.map(|_| ())
 }
 
 /// Gives every delivery of the chunk its new state and releases its lease, in one statement
@@ -563,6 +694,7 @@ fn describe_error(sent: &Sent) -> String {
 /// log line, an email to every API user, and a `webhook.deactivated` event.
 async fn deactivate(
     txn: &sea_orm::DatabaseTransaction,
+    notices: &Notices,
     claimed: &Claimed,
     reason: &str,
     sent: &Sent,
@@ -603,20 +735,28 @@ async fn deactivate(
          New events for it are kept as held deliveries ({held} were queued). Once the destination \
          works again, reactivate the webhook in Herald's admin app or with\n\
          POST /api/v1/webhooks/{id}/reactivate {{\"recover_since\": \"<time of the first failure>\"}}\n\
-         to send what was held or failed since then.\n",
+         to send what was held or failed since then.\n\nThe webhook in the admin app: {link}\n",
         name = w.name,
         url = shown_url,
         at = at.to_rfc3339(),
         error = last_error.as_deref().unwrap_or("none recorded"),
         id = w.id,
+        link = notices.webhook_link(w.id),
     );
     let api_users = users::Entity::find()
         .filter(users::Column::Role.eq(Role::ApiUser))
         .filter(users::Column::DisabledAt.is_null())
         .all(txn)
         .await?;
-    for user in &api_users {
-        outbox::enqueue(txn, &user.email, &subject, &body).await?;
+    // Every API user, and the webhook's own notification addresses: each address once.
+    let mut recipients: Vec<String> = api_users.iter().map(|u| u.email.clone()).collect();
+    for email in app::db::webhooks::notify_emails_of(w) {
+        if !recipients.iter().any(|r| r.eq_ignore_ascii_case(&email)) {
+            recipients.push(email);
+        }
+    }
+    for to in &recipients {
+        outbox::enqueue(txn, to, &subject, &body).await?;
     }
 
     let payload = serde_json::json!({
@@ -627,6 +767,7 @@ async fn deactivate(
         "last_error": last_error,
         "deactivated_at": at,
         "held_deliveries": held,
+        "admin_url": notices.webhook_link(w.id),
     });
     let event = event_store::NewEvent {
         event_type: "webhook.deactivated".into(),

@@ -128,7 +128,7 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for ApiJ
             Ok(axum::Json(mut v)) => {
                 refuse_nul(&v)?;
                 integral_floats_as_integers(&mut v);
-                serde_json::from_value(v).map(ApiJson).map_err(|e| Problem::invalid_json(&e.to_string()))
+                read_value(v).map(ApiJson)
             }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -196,8 +196,22 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Pr
         }
         refuse_nul(&value)?;
         integral_floats_as_integers(&mut value);
-        serde_json::from_value(value).map_err(|e| Problem::invalid_json(&e.to_string()))
+        read_value(value)
     }
+}
+
+/// Reads a checked JSON value into `T`; a wrong type names its field by path (`notify_emails`,
+/// `auth.username`), where serde alone says only what it expected.
+fn read_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        match path.as_str() {
+            "." | "" => Problem::invalid_json(&inner),
+            _ if inner.contains("unknown field") => Problem::invalid_json(&inner),
+            _ => Problem::invalid(&path, format!("{path}: {inner}")),
+        }
+    })
 }
 
 /// JSON has one number type: `10.0` is the integer 10 to JSON Schema (and to JavaScript, which

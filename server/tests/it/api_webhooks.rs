@@ -1,6 +1,6 @@
 use app::db::entities::{deliveries, events, webhooks};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::{both_databases, common::*};
@@ -153,9 +153,9 @@ async fn bad_webhook_input_is_refused_and_nothing_is_stored(backend: Backend) {
         (with("retry_schedule", json!([])), "retry_schedule"),
         (with("headers", json!({"webhook-signature": "forged"})), "headers"),
         (with("auth", json!({"type": "api_key", "header": "X Key", "value": "v"})), "auth.header"),
-        (with("auth", json!({"type": "magic"})), "body"),
+        (with("auth", json!({"type": "magic"})), "auth.type"),
         (with("colour", json!("blue")), "colour"),
-        (with("timeout_ms", json!("fast")), "body"),
+        (with("timeout_ms", json!("fast")), "timeout_ms"),
     ];
     for (body, field) in cases {
         let (status, problem) = api.post("/api/v1/webhooks", body.clone()).await;
@@ -314,8 +314,11 @@ async fn a_repeated_idempotency_key_returns_the_original_event(backend: Backend)
         .unwrap();
     let third: Value = res.json().await.unwrap();
     assert_eq!(third["id"], first["id"]);
-    assert_eq!(events::Entity::find().count(&app.db).await.unwrap(), 1);
-    assert_eq!(deliveries::Entity::find().count(&app.db).await.unwrap(), 1);
+    // (The webhook's destination does not answer: Herald's own `webhook.failing` event may join.)
+    let placed = events::Entity::find().filter(events::Column::EventType.eq("order.placed"));
+    assert_eq!(placed.count(&app.db).await.unwrap(), 1);
+    let placed = deliveries::Entity::find().filter(deliveries::Column::EventType.eq("order.placed"));
+    assert_eq!(placed.count(&app.db).await.unwrap(), 1);
     app.stop().await;
 }
 
@@ -335,8 +338,10 @@ async fn concurrent_duplicate_posts_create_one_event(backend: Backend) {
         .collect();
     assert_eq!(ids.len(), 1, "every answer names the same event");
     assert_eq!(results.iter().filter(|(_, b)| b["duplicate"] == false).count(), 1);
-    assert_eq!(events::Entity::find().count(&app.db).await.unwrap(), 1);
-    assert_eq!(deliveries::Entity::find().count(&app.db).await.unwrap(), 1);
+    let placed = events::Entity::find().filter(events::Column::EventType.eq("order.placed"));
+    assert_eq!(placed.count(&app.db).await.unwrap(), 1);
+    let placed = deliveries::Entity::find().filter(deliveries::Column::EventType.eq("order.placed"));
+    assert_eq!(placed.count(&app.db).await.unwrap(), 1);
     app.stop().await;
 }
 
@@ -375,8 +380,11 @@ async fn a_batch_of_events_stores_each_idempotency_key_once(backend: Backend) {
     );
     let counts: Vec<u64> = answers.iter().map(|a| a.deliveries).collect();
     assert_eq!(counts, [2, 1, 2, 2]);
-    assert_eq!(events::Entity::find().count(&app.db).await.unwrap(), 3);
-    assert_eq!(deliveries::Entity::find().count(&app.db).await.unwrap(), 2 + 2 + 1);
+    // (These webhooks' destinations do not answer: Herald's `webhook.failing` events may join.)
+    let posted = || Condition::all().add(events::Column::EventType.ne("webhook.failing"));
+    assert_eq!(events::Entity::find().filter(posted()).count(&app.db).await.unwrap(), 3);
+    let posted = deliveries::Entity::find().filter(deliveries::Column::EventType.ne("webhook.failing"));
+    assert_eq!(posted.count(&app.db).await.unwrap(), 2 + 2 + 1);
     let kept = events::Entity::find_by_id(answers[1].id.0).one(&app.db).await.unwrap().unwrap();
     assert_eq!(kept.payload, r#"{"b": 1, "a": 2}"#, "the payload is stored byte for byte");
     app.stop().await;

@@ -12,6 +12,7 @@ mod engine;
 mod engine_claims;
 mod engine_processes;
 mod migrations;
+mod notices;
 mod retention;
 mod security;
 mod sign_in;

@@ -12,6 +12,8 @@ pub struct Model {
     pub last_error_at: Option<DateTimeUtc>,
     pub last_success_at: Option<DateTimeUtc>,
     pub first_failure_at: Option<DateTimeUtc>,
+    /// When the notification addresses were last emailed that this webhook is failing.
+    pub failing_notified_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

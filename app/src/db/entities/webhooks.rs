@@ -29,6 +29,10 @@ pub struct Model {
     pub deactivated_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// JSON array of email addresses told when this webhook is deactivated (or starts failing).
+    pub notify_emails: String,
+    /// Also email `notify_emails` when the webhook starts failing (at most once per interval).
+    pub notify_on_failing: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
