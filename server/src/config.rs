@@ -71,6 +71,9 @@ pub struct Config {
     pub purge_interval_secs: u64,
     /// Rows per purge batch; each batch is its own short transaction.
     pub purge_batch: u64,
+    /// PostgreSQL: vacuum the deliveries table when it holds more dead row versions than this
+    /// (and than 2% of its rows); 0 leaves it to autovacuum.
+    pub vacuum_dead_rows: u64,
 }
 
 impl Default for Config {
@@ -107,6 +110,7 @@ impl Default for Config {
             retention_bodies_days: None,
             purge_interval_secs: 3600,
             purge_batch: 2000,
+            vacuum_dead_rows: 10_000,
         }
     }
 }

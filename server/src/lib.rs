@@ -110,6 +110,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         }
         .run(shutdown.clone()),
     );
+    let vacuum_task = tokio::spawn(jobs::vacuum::run(db.clone(), config.vacuum_dead_rows, shutdown.clone()));
     let mailer_task = tokio::spawn(mailer::run(db, config.clone(), shutdown.clone()));
     let router = http::router(state);
     let addr = listener.local_addr()?;
@@ -125,6 +126,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     heartbeat_task.await.context("heartbeat failed")?;
     mailer_task.await.context("mailer failed")?;
     jobs_task.await.context("job runner failed")?;
+    vacuum_task.await.context("vacuum task failed")?;
     tracing::info!("Herald stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! keeps to one open purge however many processes share the database.
 
 pub mod purge;
+pub mod vacuum;
 
 use std::{sync::Arc, time::Duration};
 

@@ -13,8 +13,48 @@ use crate::{both_databases, common::*};
 
 both_databases!(
     an_answered_request_frees_its_webhook_slot_before_it_is_recorded,
-    deliveries_leased_ahead_take_over_slots_without_passing_the_limit
+    deliveries_leased_ahead_take_over_slots_without_passing_the_limit,
+    dead_row_versions_of_the_queue_are_vacuumed_while_delivering
 );
+
+/// On PostgreSQL every lease and record leaves dead row versions that the claim's index scans
+/// walk until a vacuum: Herald vacuums `deliveries` itself once they pass
+/// `HERALD_VACUUM_DEAD_ROWS`, without waiting for autovacuum. (SQLite updates in place: the task
+/// does nothing there, and delivery goes on as usual.)
+async fn dead_row_versions_of_the_queue_are_vacuumed_while_delivering(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn_with(backend, |c| c.vacuum_dead_rows = 200).await;
+    let api = app.api().await;
+    let rx = crate::common::receiver::Receiver::start().await;
+    let (id, _) = api.webhook(json!({"name": "w", "url": rx.url("/ok"), "event_types": ["*"]})).await;
+    for n in 0..400 {
+        api.event("order.placed", json!({ "n": n })).await;
+    }
+    eventually("the newest 250 deliveries to succeed", std::time::Duration::from_secs(30), || async {
+        let rows = api.deliveries_of(&id).await;
+        (rows.len() >= 250 && rows.iter().all(|d| d["status"] == "succeeded")).then_some(())
+    })
+    .await;
+    if backend == Backend::Postgres {
+        let vacuums = || async {
+            let row = app
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'deliveries'",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "vacuum_count").unwrap()
+        };
+        eventually("a vacuum of deliveries by Herald", std::time::Duration::from_secs(30), || async {
+            (vacuums().await >= 1).then_some(())
+        })
+        .await;
+    }
+    app.stop().await;
+}
 
 /// A database with one webhook and `n` due deliveries to it.
 async fn due_deliveries(test_db: &TestDb, n: usize) -> sea_orm::DatabaseConnection {
