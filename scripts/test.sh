@@ -14,7 +14,9 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
 fi
 
-if first_build debug; then
+cold=0
+first_build debug && cold=1
+if [ $cold = 1 ]; then
   say "formatting and lints (the first build on this machine compiles every crate: about 4 min)"
 else
   say "formatting and lints"
@@ -22,7 +24,11 @@ fi
 cargo fmt --all --check
 cargo clippy --locked -p app -p herald-server -p migration -p herald-receiver-example --all-targets -- -D warnings
 
-say "Rust tests, SQLite and PostgreSQL (building them the first time: about 4 min; running: about 1.5 min)"
+if [ $cold = 1 ]; then
+  say "Rust tests, SQLite and PostgreSQL (building them the first time: about 4 min; running them: about 1.5 min)"
+else
+  say "Rust tests, SQLite and PostgreSQL (about 1.5 min)"
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked -p app -p herald-server -p migration --no-fail-fast
 else
