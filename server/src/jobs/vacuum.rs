@@ -40,7 +40,7 @@ pub async fn run(db: DatabaseConnection, dead_rows: u64, shutdown: CancellationT
         match dead(&db).await {
             Ok(Some((dead, live))) if dead >= dead_rows.max(live / 50) => {
                 let started = Instant::now();
-                match db.execute_unprepared("VACUUM (SKIP_LOCKED) deliveries").await {
+                match vacuum(&db).await {
                     Ok(_) => tracing::debug!(
                         dead,
                         took_ms = started.elapsed().as_millis() as u64,
@@ -54,6 +54,17 @@ pub async fn run(db: DatabaseConnection, dead_rows: u64, shutdown: CancellationT
             Err(e) => tracing::debug!(error = %e, "cannot read the deliveries table's statistics"),
         }
     }
+}
+
+/// `VACUUM` on a connection of its own, paced (`vacuum_cost_delay`, as autovacuum paces itself),
+/// so that on a large log it takes a little longer instead of taking a core from delivery at once.
+async fn vacuum(db: &DatabaseConnection) -> Result<(), sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Executor;
+    let mut conn = db.get_postgres_connection_pool().acquire().await?;
+    conn.execute("SET vacuum_cost_delay = '2ms'").await?;
+    let vacuumed = conn.execute("VACUUM (SKIP_LOCKED) deliveries").await.map(|_| ());
+    conn.execute("RESET vacuum_cost_delay").await?;
+    vacuumed
 }
 
 /// Dead and live row versions of `deliveries`, as PostgreSQL's statistics count them.
