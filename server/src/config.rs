@@ -20,6 +20,8 @@ pub struct Config {
     pub listen: String,
     /// Log filter, `tracing` syntax: `info`, `herald_server=debug,info`, ...
     pub log: String,
+    /// `text` (for people) or `json` (one object per line, for log shippers).
+    pub log_format: String,
     /// Folder holding the built browser bundle (`pkg/`) and `favicon.ico`.
     pub site_root: String,
     /// First admin created when the database has no user; password printed once when not given.
@@ -83,6 +85,7 @@ impl Default for Config {
             database_max_connections: 10,
             listen: "127.0.0.1:3000".into(),
             log: "info".into(),
+            log_format: "text".into(),
             site_root: "target/site".into(),
             admin_email: "admin@localhost".into(),
             admin_password: None,
@@ -151,6 +154,9 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return bad("LOG", format!("`{}` is not a log filter: {e}", self.log));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return bad("LOG_FORMAT", format!("`{}` is not a log format: use text or json", self.log_format));
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.max_payload_bytes) {
             return bad("MAX_PAYLOAD_BYTES", "must be between 1024 and 67108864".into());

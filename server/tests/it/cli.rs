@@ -208,3 +208,27 @@ async fn a_backup_taken_while_herald_runs_restores_every_event(backend: Backend)
     running.stop().await;
     drop(restored_db);
 }
+
+/// `HERALD_LOG_FORMAT=json`: every log line is one JSON object a log shipper can read; a format
+/// Herald does not know stops it with one clear line.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/h.db?mode=rwc", dir.path().display());
+    let out = herald(
+        &["migrate"],
+        &[("HERALD_DATABASE_URL", &url), ("HERALD_LOG", "info"), ("HERALD_LOG_FORMAT", "json")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "migrating logs what it applies");
+    for line in lines {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(entry["timestamp"].is_string() && entry["level"] == "INFO", "{line}");
+        assert!(entry["message"].is_string(), "{line}");
+    }
+    let out = herald(&["migrate"], &[("HERALD_DATABASE_URL", &url), ("HERALD_LOG_FORMAT", "xml")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_clear_line(&out, "HERALD_LOG_FORMAT: `xml` is not a log format");
+}
