@@ -32,6 +32,8 @@ struct Lane {
     running: usize,
     /// Requests in flight to this webhook from other processes, as the last claim counted them.
     others: usize,
+    /// The last request to this webhook failed: one request at a time until one succeeds.
+    failing: bool,
 }
 
 /// What this process holds of one webhook, for the claim.
@@ -68,6 +70,7 @@ impl Lanes {
             if inactive.contains(webhook) {
                 continue;
             }
+            let limit = if lane.failing { 1 } else { limit };
             while start.len() < room && lane.running + lane.others < limit {
                 let Some(next) = lane.ready.pop_front() else { break };
                 lane.running += 1;
@@ -82,18 +85,21 @@ impl Lanes {
     /// takes over its slot, or None when the slot is free. `usable` skips deliveries not to
     /// send any more (a lease that would run out during the request), whose ids go to
     /// `unusable` for their leases to be released; `hand_over` false (shutting down) always
-    /// frees the slot.
+    /// frees the slot. A request that failed hands over only when it was the webhook's last one
+    /// running: a failing webhook is probed one request at a time until one `succeeded`.
     pub fn finish(
         &self,
         webhook: Uuid,
         hand_over: bool,
+        succeeded: bool,
         usable: impl Fn(&Claimed) -> bool,
         unusable: &mut Vec<Uuid>,
     ) -> Option<Claimed> {
         let mut state = self.lock();
         let active = !state.inactive.contains(&webhook);
         let lane = state.lanes.entry(webhook).or_default();
-        if hand_over && active {
+        lane.failing = !succeeded;
+        if hand_over && active && (succeeded || lane.running <= 1) {
             while let Some(next) = lane.ready.pop_front() {
                 if usable(&next) {
                     return Some(next);

@@ -165,7 +165,8 @@ impl Engine {
             };
             let hand_over = !self.stopping.load(std::sync::atomic::Ordering::SeqCst);
             let mut unusable = Vec::new();
-            let next = self.lanes.finish(webhook, hand_over, usable, &mut unusable);
+            let succeeded = attempted.sent.outcome == app::models::Outcome::Success;
+            let next = self.lanes.finish(webhook, hand_over, succeeded, usable, &mut unusable);
             self.release(unusable).await;
             // After the lane let go of it: counted as answered only once it is not running.
             self.answered.insert(&attempted.claimed.delivery);

@@ -146,14 +146,18 @@ pub async fn claim(
         let ours = held.get(webhook_id).map_or(0, |h| h.ready + h.running) as i64;
         others.insert(*webhook_id, Ord::max(count - ours, 0) as usize);
     }
-    let want = |webhook_id: &Uuid| {
+    // A webhook whose last attempt failed gets one request at a time, and nothing leased ahead,
+    // until one succeeds (a circuit breaker's half-open probe): failing webhooks, however many,
+    // then hold one slot each of this process's `HERALD_MAX_IN_FLIGHT`, not their whole limit,
+    // and the healthy ones keep theirs.
+    let want = |webhook_id: &Uuid, failing: bool| {
         let h = held.get(webhook_id).copied().unwrap_or_default();
-        let free =
-            limits.per_webhook.saturating_sub(others.get(webhook_id).copied().unwrap_or(0) + h.running);
+        let (limit, prefetch) = if failing { (1, 0) } else { (limits.per_webhook, limits.prefetch) };
+        let free = limit.saturating_sub(others.get(webhook_id).copied().unwrap_or(0) + h.running);
         if free == 0 && h.running == 0 {
             0 // other processes hold every slot: leasing ahead would only keep these from them
         } else {
-            (free + limits.prefetch).saturating_sub(h.ready)
+            (free + prefetch).saturating_sub(h.ready)
         }
     };
     let candidates = due_candidates(db, want, at).await?;
@@ -261,7 +265,7 @@ const WEBHOOKS_PER_STATEMENT: usize = 100;
 /// saturated webhook (a backlog) to reach another webhook's.
 async fn due_candidates(
     db: &DatabaseConnection,
-    want: impl Fn(&Uuid) -> usize,
+    want: impl Fn(&Uuid, bool) -> usize,
     at: DateTime<Utc>,
 ) -> Result<Vec<Candidate>, DbErr> {
     use sea_orm::{ConnectionTrait, Statement};
@@ -277,13 +281,16 @@ async fn due_candidates(
                      WHERE d."next_attempt_at" IS NOT NULL AND d."webhook_id" > scheduled.id
                      ORDER BY d."webhook_id" LIMIT 1)
              FROM scheduled WHERE scheduled.id IS NOT NULL)
-           SELECT w."id", w."timeout_ms" FROM scheduled JOIN "webhooks" w ON w."id" = scheduled.id
+           SELECT w."id", w."timeout_ms", COALESCE(u."consecutive_errors", 0) AS "failures"
+           FROM scheduled JOIN "webhooks" w ON w."id" = scheduled.id
+           LEFT JOIN "webhook_usage" u ON u."webhook_id" = w."id"
            WHERE w."state" = {active}"#
     );
     let mut webhooks: Vec<(Uuid, i32, usize)> = Vec::new();
     for row in db.query_all_raw(Statement::from_sql_and_values(backend, scheduled, sql.values)).await? {
         let id: Uuid = row.try_get("", "id")?;
-        let free = want(&id);
+        let failures: i32 = row.try_get("", "failures")?;
+        let free = want(&id, failures > 0);
         if free > 0 {
             webhooks.push((id, row.try_get("", "timeout_ms")?, free));
         }

@@ -20,6 +20,7 @@ both_databases!(
     retry_after_and_quick_retries_set_the_next_attempt,
     resend_one_and_bulk_resend_by_filter,
     a_hanging_webhook_does_not_delay_the_others,
+    failing_webhooks_are_probed_one_request_at_a_time,
     the_ssrf_guard_refuses_private_destinations,
     shutdown_finishes_in_flight_requests_and_releases_the_rest,
 );
@@ -451,4 +452,58 @@ async fn shutdown_finishes_in_flight_requests_and_releases_the_rest(backend: Bac
     let hung = of(&hung);
     assert_eq!(hung.status, app::models::DeliveryStatus::Pending, "unfinished: still to be sent");
     assert!(hung.lease_owner.is_none() && hung.lease_expires_at.is_none(), "its claim was released");
+}
+
+/// A webhook whose last attempt failed gets one request at a time until one succeeds: however
+/// many webhooks fail (here with requests that hang until their timeout), they hold one of the
+/// process's slots each, not their whole limit, and the healthy ones keep theirs.
+async fn failing_webhooks_are_probed_one_request_at_a_time(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.webhook_concurrency = 4;
+        c.retry_schedule = vec![0, 1, 1, 1, 1, 1];
+    })
+    .await;
+    let api = app.api().await;
+    let rx = Receiver::start().await;
+    let mut failing = Vec::new();
+    for n in 0..3 {
+        let body = json!({"name": format!("hangs {n}"), "url": rx.url("/hang"), "event_types": ["tick.*"], "timeout_ms": 1000});
+        failing.push(api.webhook(body).await.0);
+    }
+    let (healthy, _) =
+        api.webhook(json!({"name": "healthy", "url": rx.url("/ok"), "event_types": ["tick.*"]})).await;
+
+    // Healthy at first: each hanging webhook fills its limit of 4.
+    for n in 0..10 {
+        api.event("tick.tock", json!({"n": n})).await;
+    }
+    eventually("12 hanging requests", WAIT, || async { (rx.hanging().0 == 12).then_some(()) }).await;
+    // Their requests time out: they are failing now.
+    for id in &failing {
+        eventually("the first failure", WAIT, || async {
+            let usage = api.get(&format!("/webhooks/{id}/usage")).await;
+            (usage["consecutive_errors"].as_i64() > Some(0)).then_some(())
+        })
+        .await;
+    }
+    eventually("the first requests to time out", WAIT, || async { (rx.hanging().0 <= 3).then_some(()) })
+        .await;
+    // From now on, one request each: never more than 3 hang at once, though each has due
+    // deliveries for more; and each is still probed (before, a failing webhook could get nothing
+    // for seconds, then its whole limit again). The healthy webhook gets every new event at once.
+    let before = rx.received_at("/hang").len();
+    for n in 10..30 {
+        api.event("tick.tock", json!({"n": n})).await;
+    }
+    let mut most = 0;
+    let watch = tokio::time::Instant::now();
+    while watch.elapsed() < Duration::from_millis(3000) {
+        most = most.max(rx.hanging().0);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(most <= 3, "failing webhooks held {most} requests at once, more than one each");
+    let probes = rx.received_at("/hang").len() - before;
+    assert!(probes >= 3, "each failing webhook is probed again within 3 s: {probes} requests");
+    assert_eq!(settled(&api, &healthy, 30).await.len(), 30);
+    app.stop().await;
 }

@@ -133,7 +133,7 @@ async fn deliveries_leased_ahead_take_over_slots_without_passing_the_limit(backe
     assert_eq!(again.others.get(&webhook).copied().unwrap_or(0), 0, "all five leases are this process's");
 
     // A request ends: the next ready delivery takes its slot, with no claim in between.
-    let next = lanes.finish(webhook, true, |_| true, &mut Vec::new()).expect("handed over");
+    let next = lanes.finish(webhook, true, true, |_| true, &mut Vec::new()).expect("handed over");
     assert!(started.iter().all(|s| s.delivery.id != next.delivery.id));
     answered.insert(&started[0].delivery);
     let held = lanes.held()[&webhook];
@@ -149,7 +149,7 @@ async fn deliveries_leased_ahead_take_over_slots_without_passing_the_limit(backe
     assert!(other.others[&webhook] >= 2);
 
     // Shutting down: a finished request frees its slot instead of handing it over.
-    assert!(lanes.finish(webhook, false, |_| true, &mut Vec::new()).is_none());
+    assert!(lanes.finish(webhook, false, true, |_| true, &mut Vec::new()).is_none());
     assert_eq!(lanes.held()[&webhook].running, 1);
     db.close().await.ok();
 }
