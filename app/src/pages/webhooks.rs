@@ -128,6 +128,11 @@ pub fn EditWebhookPage() -> impl IntoView {
     }
 }
 
+/// The non-empty, trimmed items of a list typed into one field.
+fn list_of(text: &str, separators: &[char]) -> Vec<String> {
+    text.split(separators).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+}
+
 /// Creates a webhook (`existing: None`) or edits one. Editing leaves destination credentials as
 /// they are unless a new password or header value is typed.
 #[component]
@@ -207,18 +212,8 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
             }
             _ => WebhookAuth::None,
         };
-        let event_types: Vec<String> = types
-            .get_untracked()
-            .split([',', '\n'])
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .collect();
-        let notify_emails: Vec<String> = notify
-            .get_untracked()
-            .split([',', ';', '\n', ' '])
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .collect();
+        let event_types = list_of(&types.get_untracked(), &[',', '\n']);
+        let notify_emails = list_of(&notify.get_untracked(), &[',', ';', '\n', ' ']);
         match editing {
             None => {
                 create.dispatch(WebhookCreate {

@@ -125,11 +125,7 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for ApiJ
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
         use axum::extract::rejection::JsonRejection;
         match axum::Json::<serde_json::Value>::from_request(req, state).await {
-            Ok(axum::Json(mut v)) => {
-                refuse_nul(&v)?;
-                integral_floats_as_integers(&mut v);
-                read_value(v).map(ApiJson)
-            }
+            Ok(axum::Json(v)) => read_value(v).map(ApiJson),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -190,19 +186,19 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Pr
     } else {
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| Problem::invalid_json(&e.to_string()))?;
-        let mut value = value;
         if value.is_null() {
             return Ok(T::default()); // `null`: nothing given, as an empty body
         }
-        refuse_nul(&value)?;
-        integral_floats_as_integers(&mut value);
         read_value(value)
     }
 }
 
-/// Reads a checked JSON value into `T`; a wrong type names its field by path (`notify_emails`,
-/// `auth.username`), where serde alone says only what it expected.
-fn read_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+/// Reads a JSON body into `T`, the one way every API body is read: NUL characters refused
+/// (`refuse_nul`), integral floats taken as integers, and a wrong type named by its field's path
+/// (`notify_emails`, `auth.username`), where serde alone says only what it expected.
+fn read_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, Problem> {
+    refuse_nul(&value)?;
+    integral_floats_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
