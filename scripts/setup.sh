@@ -87,11 +87,15 @@ if [ "$want_e2e" = 1 ]; then
     (cd $rx/node && npm ci --no-audit --no-fund --loglevel=error)
     echo "$rx_sha" > "$rx/.herald-deps-sha"
   fi
-  if [ ! -x /usr/bin/chromium ]; then
-    log "installing Chromium from Debian (about 1 min)"
+  # Chromium for the browser tests; Prometheus and promtool for the metrics check.
+  debs=()
+  [ -x /usr/bin/chromium ] || debs+=(chromium)
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || debs+=(prometheus)
+  if [ ${#debs[@]} -gt 0 ]; then
+    log "installing ${debs[*]} from Debian (about 1 min)"
     sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null
   fi
 fi
 log "tools ready"

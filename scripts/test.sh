@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: Rust unit and integration tests (each database test on SQLite
-# and on PostgreSQL), schemathesis against the API, the example receivers, a benchmark smoke
-# run, then the Playwright tests in Chromium against a freshly started server.
+# and on PostgreSQL), schemathesis against the API, the metrics with Prometheus' own tools, the
+# example receivers, a benchmark smoke run, then the Playwright tests in Chromium against a freshly started server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -41,6 +41,9 @@ bin=$(scripts/build.sh --release-site)
 
 say "API against its OpenAPI document (schemathesis, about 2 min)"
 scripts/api-fuzz.sh "$bin" 100
+
+say "metrics: promtool on /metrics and the alert rules, a real Prometheus scraping Herald"
+scripts/metrics-check.sh "$bin"
 
 say "example receivers (Python, Node.js, Rust) against a live Herald"
 cargo build --locked -p herald-receiver-example

@@ -10,6 +10,7 @@ mod m20261125_000001_index_the_event_type_filter;
 mod m20261130_000001_create_workers;
 mod m20261130_000002_index_scheduled_deliveries;
 mod m20261130_000003_webhook_failure_notices;
+mod m20261130_000004_webhook_flow_control;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_create_workers::Migration),
             Box::new(m20261130_000002_index_scheduled_deliveries::Migration),
             Box::new(m20261130_000003_webhook_failure_notices::Migration),
+            Box::new(m20261130_000004_webhook_flow_control::Migration),
         ]
     }
 }

@@ -44,6 +44,9 @@ pub struct Config {
     pub webhook_concurrency: u32,
     /// Requests in flight in this process.
     pub max_in_flight: u32,
+    /// Requests per second to a webhook without its own `rate_limit`, across all processes
+    /// (0: no limit).
+    pub webhook_rate_limit: u32,
     /// How often the engine looks for due deliveries that no local event announced.
     pub poll_interval_ms: u64,
     /// A claimed delivery stays claimed for its webhook's timeout plus this margin; after a
@@ -76,6 +79,12 @@ pub struct Config {
     /// PostgreSQL: vacuum the deliveries table when it holds more dead row versions than this
     /// (and than 2% of its rows); 0 leaves it to autovacuum.
     pub vacuum_dead_rows: u64,
+    /// `on` (default) serves Prometheus metrics at `GET /metrics`; `off` answers 404 there.
+    pub metrics: String,
+    /// When set, `/metrics` asks for `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<String>,
+    /// Webhooks with their own series (the ones with the most attempts); 0 for none.
+    pub metrics_webhooks: u32,
 }
 
 impl Default for Config {
@@ -97,6 +106,7 @@ impl Default for Config {
             response_body_max_bytes: 64 * 1024,
             webhook_concurrency: 10,
             max_in_flight: 256,
+            webhook_rate_limit: 0,
             poll_interval_ms: 250,
             lease_margin_secs: 30,
             quick_retries: 3,
@@ -114,6 +124,9 @@ impl Default for Config {
             purge_interval_secs: 3600,
             purge_batch: 2000,
             vacuum_dead_rows: 10_000,
+            metrics: "on".into(),
+            metrics_token: None,
+            metrics_webhooks: 20,
         }
     }
 }
@@ -157,6 +170,28 @@ impl Config {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("LOG_FORMAT", format!("`{}` is not a log format: use text or json", self.log_format));
+        }
+        if self.webhook_rate_limit > app::models::MAX_RATE_LIMIT {
+            return bad(
+                "WEBHOOK_RATE_LIMIT",
+                format!("must be at most {} (0: no limit)", app::models::MAX_RATE_LIMIT),
+            );
+        }
+        if !matches!(self.metrics.as_str(), "on" | "off") {
+            return bad("METRICS", format!("`{}` is not a setting: use on or off", self.metrics));
+        }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| t.len() < 16 || t.chars().any(|c| !c.is_ascii_graphic()))
+        {
+            return bad(
+                "METRICS_TOKEN",
+                "must be at least 16 printable ASCII characters, without spaces".into(),
+            );
+        }
+        if self.metrics_webhooks > 1000 {
+            return bad("METRICS_WEBHOOKS", "must be at most 1000 (each webhook adds three series)".into());
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.max_payload_bytes) {
             return bad("MAX_PAYLOAD_BYTES", "must be between 1024 and 67108864".into());
@@ -218,6 +253,10 @@ impl Config {
                     .map_err(|_| format!("`{raw}` is not a CIDR like 10.0.0.0/8 or an IP address"))
             })
             .collect()
+    }
+
+    pub fn metrics_on(&self) -> bool {
+        self.metrics == "on"
     }
 
     pub fn listen_addr(&self) -> SocketAddr {

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod http;
 pub mod jobs;
 pub mod mailer;
+pub mod metrics;
 
 use anyhow::Context;
 use app::state::{ApiSettings, AppState, WebSettings};
@@ -80,6 +81,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         admin.announce();
     }
     let state = app_state(&config, db.clone());
+    let metrics = metrics::Metrics::new(config.metrics_webhooks);
     let guard = engine::guard::Guard::new(config.allowlist().map_err(anyhow::Error::msg)?);
     let engine = std::sync::Arc::new(engine::Engine::new(
         db.clone(),
@@ -87,6 +89,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         guard,
         state.wakeup.clone(),
         state.db_health.clone(),
+        metrics.clone(),
     )?);
     // The heartbeat outlives the engine, so no other process takes this one's leases for a
     // dead process's while it finishes its requests on shutdown.
@@ -107,12 +110,19 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             settings: jobs::JobSettings::from_config(&config),
             engine_wakeup: state.wakeup.clone(),
             wakeup: state.jobs_wakeup.clone(),
+            metrics: metrics.clone(),
         }
         .run(shutdown.clone()),
     );
     let vacuum_task = tokio::spawn(jobs::vacuum::run(db.clone(), config.vacuum_dead_rows, shutdown.clone()));
-    let mailer_task = tokio::spawn(mailer::run(db, config.clone(), shutdown.clone()));
-    let router = http::router(state);
+    let mailer_task = tokio::spawn(mailer::run(db.clone(), config.clone(), shutdown.clone()));
+    let endpoint = config.metrics_on().then(|| metrics::MetricsEndpoint {
+        metrics: metrics.clone(),
+        db: db.clone(),
+        max_connections: config.database_max_connections,
+        token: config.metrics_token.clone(),
+    });
+    let router = http::router(state, metrics, endpoint);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Herald is listening: http://{addr}/");
     axum::serve(listener, router)

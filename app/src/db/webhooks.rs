@@ -62,6 +62,8 @@ impl From<&webhooks::Model> for Webhook {
             retry_schedule: retry_schedule_of(m),
             notify_emails: notify_emails_of(m),
             notify_on_failing: m.notify_on_failing,
+            rate_limit: m.rate_limit.map(|n| n.max(1) as u32),
+            rate_limit_burst: m.rate_limit_burst.map(|n| n.max(1) as u32),
             enabled: m.enabled,
             state: m.state,
             stopped_by: m.stopped_by.clone(),
@@ -104,6 +106,8 @@ pub async fn create(
         updated_at: Set(at),
         notify_emails: Set(json(&input.notify_emails)),
         notify_on_failing: Set(input.notify_on_failing),
+        rate_limit: Set(input.rate_limit.map(|n| n as i32)),
+        rate_limit_burst: Set(input.rate_limit_burst.map(|n| n as i32)),
     };
     let txn = super::begin_write(db).await?;
     let model = model.insert(&txn).await?;
@@ -117,6 +121,9 @@ pub async fn create(
         last_success_at: Set(None),
         first_failure_at: Set(None),
         failing_notified_at: Set(None),
+        rate_tat_us: Set(0),
+        paused_until: Set(None),
+        pause_reason: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -190,6 +197,12 @@ pub async fn update(
     }
     if let Some(on_failing) = patch.notify_on_failing {
         model.notify_on_failing = Set(on_failing);
+    }
+    if let Some(rate) = patch.rate_limit {
+        model.rate_limit = Set(rate.map(|n| n as i32));
+    }
+    if let Some(burst) = patch.rate_limit_burst {
+        model.rate_limit_burst = Set(burst.map(|n| n as i32));
     }
     match patch.enabled {
         Some(false) if current.enabled => {
@@ -410,6 +423,8 @@ impl From<webhook_usage::Model> for crate::models::WebhookUsage {
             last_error_at: u.last_error_at,
             last_success_at: u.last_success_at,
             first_failure_at: u.first_failure_at,
+            paused_until: u.paused_until.filter(|until| *until > now()),
+            pause_reason: u.pause_reason.filter(|_| u.paused_until.is_some_and(|until| until > now())),
         }
     }
 }

@@ -72,6 +72,11 @@ pub struct Webhook {
     /// `notify_on_failing`.
     pub notify_emails: Vec<String>,
     pub notify_on_failing: bool,
+    /// Requests per second to this webhook, across all processes (`null`: the global default,
+    /// `HERALD_WEBHOOK_RATE_LIMIT`, none unless set).
+    pub rate_limit: Option<u32>,
+    /// Requests that may go at once after a quiet spell (`null`: one second's worth).
+    pub rate_limit_burst: Option<u32>,
     pub enabled: bool,
     pub state: WebhookState,
     pub stopped_by: Option<String>,
@@ -142,6 +147,13 @@ pub struct WebhookCreate {
     /// once per `HERALD_FAILURE_NOTICE_MINUTES`).
     #[serde(default)]
     pub notify_on_failing: bool,
+    /// Requests per second to this webhook, across all processes; deliveries over it wait (they
+    /// are not failures). Absent: the global default (`HERALD_WEBHOOK_RATE_LIMIT`).
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 10000))]
+    pub rate_limit: Option<u32>,
+    /// Requests that may go at once after a quiet spell. Absent: one second's worth.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 10000))]
+    pub rate_limit_burst: Option<u32>,
     pub enabled: Option<bool>,
 }
 
@@ -171,6 +183,14 @@ pub struct WebhookPatch {
     #[cfg_attr(feature = "ssr", schema(max_items = 10))]
     pub notify_emails: Option<Vec<String>>,
     pub notify_on_failing: Option<bool>,
+    /// `null` returns the webhook to the global default.
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 10000))]
+    pub rate_limit: Option<Option<u32>>,
+    /// `null`: one second's worth.
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 10000))]
+    pub rate_limit_burst: Option<Option<u32>>,
     pub enabled: Option<bool>,
 }
 
@@ -336,6 +356,18 @@ pub fn validate_timeout(ms: i32) -> Result<(), FieldError> {
     Ok(())
 }
 
+pub const MAX_RATE_LIMIT: u32 = 10_000;
+
+/// A rate limit or burst: 1 to 10,000 requests.
+pub fn validate_rate(field: &str, value: Option<u32>) -> Result<(), FieldError> {
+    match value {
+        Some(n) if !(1..=MAX_RATE_LIMIT).contains(&n) => {
+            Err(FieldError::new(field, format!("must be between 1 and {MAX_RATE_LIMIT} requests")))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn validate_retry_schedule(schedule: &[u32]) -> Result<(), FieldError> {
     if schedule.is_empty() || schedule.len() > MAX_RETRY_SLOTS {
         return Err(FieldError::new("retry_schedule", format!("must have 1 to {MAX_RETRY_SLOTS} delays")));
@@ -458,6 +490,8 @@ impl WebhookCreate {
             validate_retry_schedule(schedule)?;
         }
         validate_notify_emails(&self.notify_emails)?;
+        validate_rate("rate_limit", self.rate_limit)?;
+        validate_rate("rate_limit_burst", self.rate_limit_burst)?;
         Ok(())
     }
 }
@@ -491,6 +525,8 @@ impl WebhookPatch {
         if let Some(emails) = &self.notify_emails {
             validate_notify_emails(emails)?;
         }
+        validate_rate("rate_limit", self.rate_limit.flatten())?;
+        validate_rate("rate_limit_burst", self.rate_limit_burst.flatten())?;
         Ok(())
     }
 }
@@ -582,6 +618,10 @@ pub struct WebhookUsage {
     pub last_error_at: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub first_failure_at: Option<DateTime<Utc>>,
+    /// The receiver asked Herald to wait (429 or 503 with `Retry-After`, or 429s in a row):
+    /// nothing is sent to this webhook before then.
+    pub paused_until: Option<DateTime<Utc>>,
+    pub pause_reason: Option<String>,
 }
 
 /// A webhook with its usage, for lists and its own page.

@@ -158,6 +158,8 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
     let enabled = RwSignal::new(e.as_ref().map(|w| w.enabled).unwrap_or(true));
     let notify = RwSignal::new(e.as_ref().map(|w| w.notify_emails.join(", ")).unwrap_or_default());
     let notify_on_failing = RwSignal::new(e.as_ref().map(|w| w.notify_on_failing).unwrap_or(false));
+    let rate =
+        RwSignal::new(e.as_ref().and_then(|w| w.rate_limit).map(|n| n.to_string()).unwrap_or_default());
     let error = RwSignal::new(None::<AppError>);
     let created = RwSignal::new(None::<(WebhookId, String)>);
     let saved = RwSignal::new(false);
@@ -199,6 +201,19 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                 return;
             }
         };
+        let rate_limit = match rate.get_untracked().trim() {
+            "" => None,
+            n => match n.parse::<u32>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    error.set(Some(AppError::Invalid {
+                        field: "rate_limit".into(),
+                        message: "a whole number of requests per second, or empty for no limit".into(),
+                    }));
+                    return;
+                }
+            },
+        };
         let kind = auth_kind.get_untracked();
         // Editing: credentials change only when a new secret was typed, or auth was turned off.
         let auth_changed =
@@ -227,6 +242,8 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                     retry_schedule: None,
                     notify_emails: notify_emails.clone(),
                     notify_on_failing: notify_on_failing.get_untracked(),
+                    rate_limit,
+                    rate_limit_burst: None,
                     enabled: Some(enabled.get_untracked()),
                 });
             }
@@ -242,6 +259,7 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                         timeout_ms: Some(timeout_ms),
                         notify_emails: Some(notify_emails),
                         notify_on_failing: Some(notify_on_failing.get_untracked()),
+                        rate_limit: Some(rate_limit),
                         enabled: Some(enabled.get_untracked()),
                         ..Default::default()
                     },
@@ -313,6 +331,10 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                 <label for="wh-timeout">"Timeout (ms)"</label>
                 <input id="wh-timeout" inputmode="numeric" prop:value=move || timeout.get() on:input=move |ev| timeout.set(event_target_value(&ev)) aria-describedby=described("timeout_ms")/>
                 {field_error(error, "timeout_ms")}
+                <label for="wh-rate">"Rate limit (requests per second)"</label>
+                <input id="wh-rate" inputmode="numeric" data-test="rate-limit" placeholder="no limit" prop:value=move || rate.get()
+                    on:input=move |ev| rate.set(event_target_value(&ev)) aria-describedby=described("rate_limit")/>
+                {field_error(error, "rate_limit")}
                 <label for="wh-notify">"Email when it is deactivated"</label>
                 <input id="wh-notify" type="text" inputmode="email" placeholder="ops@example.com, team@example.com"
                     prop:value=move || notify.get() on:input=move |ev| notify.set(event_target_value(&ev)) aria-describedby=described("notify_emails")/>
@@ -468,6 +490,9 @@ pub fn WebhookPage() -> impl IntoView {
                                 <div><button type="submit" class="primary" data-test="reactivate">"Reactivate"</button></div>
                             </form>
                         </Show>
+                        {w.usage.paused_until.map(|t| view! {
+                            <p class="alert" role="status" data-test="paused">"Paused by the receiver until "{timestamp(t)}": "{w.usage.pause_reason.clone()}</p>
+                        })}
                         <section class="cards">
                             <div class="card stat"><div class="muted small">"Calls"</div><div class="big" data-test="total-calls">{w.usage.total_calls}</div></div>
                             <div class="card stat"><div class="muted small">"Errors"</div><div class="big" data-test="total-errors">{w.usage.total_errors}</div></div>
@@ -478,6 +503,7 @@ pub fn WebhookPage() -> impl IntoView {
                         <dl class="facts">
                             <dt>"Event types"</dt><dd><code>{hook.event_types.join(", ")}</code></dd>
                             <dt>"Timeout"</dt><dd>{format!("{} ms", hook.timeout_ms)}</dd>
+                            <dt>"Rate limit"</dt><dd data-test="rate">{hook.rate_limit.map(|n| format!("{n} per second, {} at once", hook.rate_limit_burst.unwrap_or(n))).unwrap_or_else(|| "none of its own".into())}</dd>
                             <dt>"Retry schedule"</dt><dd>{hook.retry_schedule.clone().map(|s| s.iter().map(|x| format!("{x} s")).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| "the global schedule".into())}</dd>
                             <dt>"Authentication"</dt><dd>{match &hook.auth { crate::models::WebhookAuthView::None => "none".to_owned(), crate::models::WebhookAuthView::Basic { username } => format!("basic, as {username}"), crate::models::WebhookAuthView::ApiKey { header } => format!("API key in {header}") }}</dd>
                             <Show when=move || can_write.get()>

@@ -263,7 +263,27 @@ fn start_herald(bin: &std::path::Path, database_url: &str) -> anyhow::Result<(He
         }
     });
     let addr = rx.recv_timeout(Duration::from_secs(60)).context("herald serve did not start")?;
+    if std::env::var("HERALD_METRICS").as_deref() != Ok("off") {
+        scrape_metrics_every_second(addr.clone());
+    }
     Ok((Herald { child, base: format!("http://{addr}") }, key))
+}
+
+/// With metrics on (the default), the run pays for them as a deployment does: `/metrics` read
+/// every second, as by a Prometheus with a 1 s scrape interval (15 s is usual), until Herald
+/// stops answering.
+fn scrape_metrics_every_second(addr: String) {
+    use std::io::{Read, Write};
+    eprintln!("metrics on: /metrics scraped every second (HERALD_METRICS=off to compare)");
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let Ok(mut conn) = std::net::TcpStream::connect(&addr) else { return };
+        let request = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+        let mut answer = Vec::new();
+        if conn.write_all(request.as_bytes()).is_err() || conn.read_to_end(&mut answer).is_err() {
+            return;
+        }
+    });
 }
 
 fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {

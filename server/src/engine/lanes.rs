@@ -8,6 +8,7 @@
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::Mutex,
+    time::Instant,
 };
 
 use uuid::Uuid;
@@ -24,6 +25,15 @@ struct State {
     lanes: HashMap<Uuid, Lane>,
     /// Webhooks that are not active: nothing of theirs starts.
     inactive: HashSet<Uuid>,
+    /// Webhooks whose receiver asked Herald to wait: nothing of theirs starts before then.
+    pauses: HashMap<Uuid, Pause>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pause {
+    until: Instant,
+    /// 429s without `Retry-After` in a row (each one doubles the next pause).
+    throttled: u32,
 }
 
 #[derive(Debug, Default)]
@@ -63,11 +73,12 @@ impl Lanes {
         for c in leased {
             state.lanes.entry(c.delivery.webhook_id).or_default().ready.push_back(c);
         }
-        let State { lanes, inactive } = &mut *state;
+        let State { lanes, inactive, pauses } = &mut *state;
         let mut start = Vec::new();
+        let now = Instant::now();
         for (webhook, lane) in lanes.iter_mut() {
             lane.others = others.get(webhook).copied().unwrap_or(0);
-            if inactive.contains(webhook) {
+            if inactive.contains(webhook) || pauses.get(webhook).is_some_and(|p| p.until > now) {
                 continue;
             }
             let limit = if lane.failing { 1 } else { limit };
@@ -96,7 +107,8 @@ impl Lanes {
         unusable: &mut Vec<Uuid>,
     ) -> Option<Claimed> {
         let mut state = self.lock();
-        let active = !state.inactive.contains(&webhook);
+        let paused = state.pauses.get(&webhook).is_some_and(|p| p.until > Instant::now());
+        let active = !state.inactive.contains(&webhook) && !paused;
         let lane = state.lanes.entry(webhook).or_default();
         lane.failing = !succeeded;
         if hand_over && active && (succeeded || lane.running <= 1) {
@@ -111,6 +123,14 @@ impl Lanes {
         None
     }
 
+    /// A delivery handed on to a running slot is not sent after all (its webhook was paused
+    /// meanwhile): the slot is free.
+    pub fn give_up(&self, webhook: Uuid) {
+        if let Some(lane) = self.lock().lanes.get_mut(&webhook) {
+            lane.running = lane.running.saturating_sub(1);
+        }
+    }
+
     /// Whether `webhook`'s ready deliveries are at or below half of `prefetch`: time to claim.
     pub fn running_low(&self, webhook: Uuid, prefetch: usize) -> bool {
         self.lock().lanes.get(&webhook).is_none_or(|l| l.ready.len() * 2 <= prefetch)
@@ -121,7 +141,7 @@ impl Lanes {
     pub fn set_inactive(&self, inactive: HashSet<Uuid>) -> Vec<Uuid> {
         let mut state = self.lock();
         state.inactive = inactive;
-        let State { lanes, inactive } = &mut *state;
+        let State { lanes, inactive, .. } = &mut *state;
         let mut dropped = Vec::new();
         for (webhook, lane) in lanes.iter_mut() {
             if inactive.contains(webhook) {
@@ -140,6 +160,48 @@ impl Lanes {
             .get_mut(&webhook)
             .map(|l| l.ready.drain(..).map(|c| c.delivery.id).collect())
             .unwrap_or_default()
+    }
+
+    /// The receiver of `webhook` asked Herald to wait until `until`: its ready deliveries are
+    /// dropped (their leases to be released: the claim takes them again once the pause is
+    /// over) and nothing of it starts before then.
+    pub fn pause(&self, webhook: Uuid, until: Instant) -> Vec<Uuid> {
+        let mut state = self.lock();
+        let pause = state.pauses.entry(webhook).or_insert(Pause { until, throttled: 0 });
+        pause.until = pause.until.max(until);
+        state
+            .lanes
+            .get_mut(&webhook)
+            .map(|l| l.ready.drain(..).map(|c| c.delivery.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `webhook` is paused here now.
+    pub fn paused(&self, webhook: &Uuid) -> bool {
+        self.lock().pauses.get(webhook).is_some_and(|p| p.until > Instant::now())
+    }
+
+    /// Counts a 429 without `Retry-After` (answers how many in a row, this one included), or
+    /// ends the count on any other answer.
+    pub fn throttled(&self, webhook: Uuid, throttled: bool) -> u32 {
+        let mut state = self.lock();
+        let now = Instant::now();
+        if throttled {
+            let pause = state.pauses.entry(webhook).or_insert(Pause { until: now, throttled: 0 });
+            // Requests in flight together when the first 429 came count as one: only a 429
+            // after the pause is over makes the next pause longer.
+            if pause.until <= now || pause.throttled == 0 {
+                pause.throttled += 1;
+            }
+            pause.throttled
+        } else {
+            if state.pauses.get(&webhook).is_some_and(|p| p.until <= now) {
+                state.pauses.remove(&webhook);
+            } else if let Some(p) = state.pauses.get_mut(&webhook) {
+                p.throttled = 0;
+            }
+            0
+        }
     }
 
     /// Every ready delivery, dropped (on shutdown, before the leases are released).

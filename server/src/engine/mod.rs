@@ -6,6 +6,7 @@
 //! requests.
 
 pub mod dispatch;
+pub mod flow;
 pub mod guard;
 pub mod heartbeat;
 pub mod lanes;
@@ -40,6 +41,8 @@ pub struct EngineSettings {
     pub lease_margin: Duration,
     pub shutdown_grace: Duration,
     pub notices: store::Notices,
+    /// Requests per second for webhooks without their own rate limit.
+    pub default_rate: Option<u32>,
 }
 
 impl EngineSettings {
@@ -61,6 +64,7 @@ impl EngineSettings {
                 public_url: config.public_url.as_deref().map(|u| u.trim_end_matches('/').to_owned()),
                 failing_interval: chrono::Duration::minutes(i64::from(config.failure_notice_minutes)),
             },
+            default_rate: (config.webhook_rate_limit > 0).then_some(config.webhook_rate_limit),
         }
     }
 }
@@ -100,6 +104,7 @@ pub struct Engine {
     /// Set once shutdown begins: a finished request no longer hands its slot on.
     stopping: std::sync::atomic::AtomicBool,
     health: app::db::health::DbHealth,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Engine {
@@ -109,6 +114,7 @@ impl Engine {
         guard: Guard,
         wakeup: Arc<Notify>,
         health: app::db::health::DbHealth,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -131,6 +137,7 @@ impl Engine {
             lanes: Lanes::default(),
             stopping: Default::default(),
             health,
+            metrics,
         })
     }
 
@@ -144,6 +151,7 @@ impl Engine {
             per_webhook: self.settings.webhook_concurrency,
             prefetch: self.settings.webhook_concurrency,
             lease_margin: chrono::Duration::from_std(self.settings.lease_margin).unwrap_or_default(),
+            default_rate: self.settings.default_rate,
         }
     }
 
@@ -155,7 +163,19 @@ impl Engine {
     async fn process(self: Arc<Self>, mut claimed: Claimed, recorder: mpsc::Sender<Attempted>) {
         loop {
             let webhook = claimed.delivery.webhook_id;
-            let attempted = self.attempt(claimed).await;
+            if let Some(send_at) = claimed.send_at {
+                // The time its webhook's rate limit reserved for it.
+                let wait = (send_at - app::db::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+            }
+            if self.lanes.paused(&webhook) {
+                // The receiver asked for a pause after this one was handed on: it waits too.
+                self.lanes.give_up(webhook);
+                self.release(vec![claimed.delivery.id]).await;
+                return;
+            }
+            let mut attempted = self.attempt(claimed).await;
+            attempted.pause = self.back_pressure(webhook, &attempted).await;
             // Only a delivery whose lease outlasts its request and half the margin is sent.
             let margin = self.settings.lease_margin / 2;
             let usable = |c: &Claimed| {
@@ -192,8 +212,10 @@ impl Engine {
             delivery: &claimed.delivery,
             attempt_number: claimed.delivery.attempt_count + 1,
         };
+        let in_flight = self.metrics.request_started();
         let sent =
             dispatch::send(&self.client, &self.guard, request, self.settings.response_body_max_bytes).await;
+        drop(in_flight);
         let schedule = app::db::webhooks::retry_schedule_of(&claimed.webhook).unwrap_or_default();
         let decision = self.settings.policy.decide(
             &schedule,
@@ -210,7 +232,31 @@ impl Engine {
             },
             app::db::now(),
         );
-        Attempted { claimed, sent, decision }
+        Attempted { claimed, sent, decision, pause: None }
+    }
+
+    /// The receiver's back-pressure: a 429 or 503 with `Retry-After`, or 429s in a row, pause
+    /// the whole webhook here at once (what it had leased ahead is released) and, once the
+    /// attempt is recorded, in every process.
+    async fn back_pressure(
+        &self,
+        webhook: uuid::Uuid,
+        attempted: &Attempted,
+    ) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
+        let status = attempted.sent.response.as_ref().map(|r| r.status);
+        let bare_429 = status == Some(429) && attempted.sent.retry_after.is_none();
+        let in_a_row = self.lanes.throttled(webhook, bare_429);
+        let (pause, reason) = flow::pause_after(
+            status,
+            attempted.sent.retry_after,
+            in_a_row,
+            self.settings.policy.retry_after_max,
+        )?;
+        let released = self.lanes.pause(webhook, std::time::Instant::now() + pause);
+        let until = app::db::now() + chrono::Duration::from_std(pause).unwrap_or_default();
+        tracing::info!(webhook = %attempted.claimed.webhook.name, %until, reason, "webhook paused by its receiver");
+        self.release(released).await;
+        Some((until, reason))
     }
 
     /// Records attempts until every sender is gone: each batch is what finished while the
@@ -259,7 +305,11 @@ impl Engine {
     async fn record(&self, attempted: &[Attempted]) -> Result<(), sea_orm::DbErr> {
         let deactivated = {
             let _turn = app::db::sqlite_write_turn(&self.db).await;
-            store::record(&self.db, &self.worker, &self.settings.notices, attempted).await?
+            let started = std::time::Instant::now();
+            let deactivated =
+                store::record(&self.db, &self.worker, &self.settings.notices, attempted).await?;
+            self.metrics.recorded(attempted, started.elapsed(), deactivated.len());
+            deactivated
         };
         self.health.wrote();
         for d in &deactivated {
@@ -319,7 +369,10 @@ impl Engine {
             let mut claimed_full = false;
             if room > 0 {
                 let limits = self.limits(batch);
-                match store::claim(&self.db, &self.worker, &limits, &self.answered, &self.lanes).await {
+                let started = std::time::Instant::now();
+                let claim = store::claim(&self.db, &self.worker, &limits, &self.answered, &self.lanes).await;
+                self.metrics.claim_duration.observe(started.elapsed().as_secs_f64());
+                match claim {
                     Ok(claim) => {
                         backoff = Backoff::default();
                         claimed_full = claim.leased.len() == batch;

@@ -21,7 +21,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{dispatch::Sent, lanes::Lanes, policy::Decision};
+use super::{dispatch::Sent, flow, lanes::Lanes, policy::Decision};
 
 /// A delivery this process has leased, with what sending it needs.
 #[derive(Clone, Debug)]
@@ -29,6 +29,8 @@ pub struct Claimed {
     pub delivery: deliveries::Model,
     pub webhook: webhooks::Model,
     pub event: events::Model,
+    /// Not before then: the send time its webhook's rate limit reserved for it.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 impl Claimed {
@@ -44,6 +46,8 @@ pub struct ClaimLimits {
     /// wait in this process's lane and take over a slot the moment a request to it ends.
     pub prefetch: usize,
     pub lease_margin: chrono::Duration,
+    /// Requests per second for webhooks without their own rate limit (`None`: unlimited).
+    pub default_rate: Option<u32>,
 }
 
 /// What a claim leased, and what it counted.
@@ -150,23 +154,36 @@ pub async fn claim(
     // until one succeeds (a circuit breaker's half-open probe): failing webhooks, however many,
     // then hold one slot each of this process's `HERALD_MAX_IN_FLIGHT`, not their whole limit,
     // and the healthy ones keep theirs.
-    let want = |webhook_id: &Uuid, failing: bool| {
+    // A webhook whose receiver asked Herald to wait gets nothing until then, and a rate-limited
+    // one no more than its rate lets go within `flow::HORIZON`.
+    let now_us = flow::micros(at);
+    let want = |webhook_id: &Uuid, f: &WebhookFlow| {
+        if f.paused_until.is_some_and(|until| until > at) || lanes.paused(webhook_id) {
+            return 0;
+        }
         let h = held.get(webhook_id).copied().unwrap_or_default();
-        let (limit, prefetch) = if failing { (1, 0) } else { (limits.per_webhook, limits.prefetch) };
+        let (limit, prefetch) = if f.failing { (1, 0) } else { (limits.per_webhook, limits.prefetch) };
         let free = limit.saturating_sub(others.get(webhook_id).copied().unwrap_or(0) + h.running);
-        if free == 0 && h.running == 0 {
+        let want = if free == 0 && h.running == 0 {
             0 // other processes hold every slot: leasing ahead would only keep these from them
         } else {
             (free + prefetch).saturating_sub(h.ready)
+        };
+        match f.rate(limits.default_rate) {
+            Some(rate) => want.min(rate.room(f.rate_tat_us, now_us)),
+            None => want,
         }
     };
-    let candidates = due_candidates(db, want, at).await?;
+    let candidates = due_candidates(db, want, at, limits.default_rate).await?;
+    let rates: HashMap<Uuid, flow::Rate> =
+        candidates.iter().filter_map(|c| Some((c.webhook_id, c.rate?))).collect();
 
     // Oldest due first across webhooks, each within its free slots (the candidates are).
     let mut by_timeout: HashMap<i32, Vec<Uuid>> = HashMap::new();
     for c in candidates.into_iter().take(limits.batch) {
         by_timeout.entry(c.timeout_ms).or_default().push(c.id);
     }
+    let limited = |id: &Uuid| rates.contains_key(id);
 
     let mut leased = Vec::new();
     for (timeout_ms, ids) in by_timeout {
@@ -215,15 +232,59 @@ pub async fn claim(
         .into_iter()
         .map(|e| (e.id, e))
         .collect();
-    let leased = leased
+    let mut leased: Vec<Claimed> = leased
         .into_iter()
         .filter_map(|delivery| {
             let webhook = webhooks.get(&delivery.webhook_id)?.clone();
             let event = events.get(&delivery.event_id)?.clone();
-            Some(Claimed { delivery, webhook, event })
+            Some(Claimed { delivery, webhook, event, send_at: None })
         })
         .collect();
+    if leased.iter().any(|c| limited(&c.delivery.webhook_id)) {
+        let unsendable = reserve_send_times(db, &mut leased, &rates, at).await?;
+        if !unsendable.is_empty() {
+            release_ids(db, worker, unsendable.iter().copied().collect()).await?;
+            leased.retain(|c| !unsendable.contains(&c.delivery.id));
+        }
+    }
     Ok(Claim { leased, others })
+}
+
+/// Gives each leased delivery of a rate-limited webhook its send time, reserved across
+/// processes, oldest due first. Answers the deliveries whose time came out later than their
+/// lease allows (another process reserved meanwhile): their leases are to be released.
+async fn reserve_send_times(
+    db: &DatabaseConnection,
+    leased: &mut [Claimed],
+    rates: &HashMap<Uuid, flow::Rate>,
+    at: DateTime<Utc>,
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    leased.sort_by_key(|c| c.delivery.next_attempt_at);
+    let mut per_webhook: HashMap<Uuid, Vec<usize>> = HashMap::new();
+    for (i, c) in leased.iter().enumerate() {
+        if rates.contains_key(&c.delivery.webhook_id) {
+            per_webhook.entry(c.delivery.webhook_id).or_default().push(i);
+        }
+    }
+    let mut unsendable = std::collections::HashSet::new();
+    for (webhook, indexes) in per_webhook {
+        let rate = rates[&webhook];
+        // The clock now, not at the claim's start: a burst reserved "at the start" but sent
+        // after the claim's statements would crowd the next second.
+        let now_us = flow::micros(now());
+        let times = flow::reserve(db, webhook, rate, indexes.len(), now_us).await?;
+        for (i, t) in indexes.into_iter().zip(times) {
+            let c = &mut leased[i];
+            // The request must end within its lease (two timeouts and the margin from `at`).
+            let latest = at + chrono::Duration::milliseconds(i64::from(c.webhook.timeout_ms));
+            let send_at = flow::from_micros(t);
+            if send_at > latest {
+                unsendable.insert(c.delivery.id);
+            }
+            c.send_at = (send_at > at).then_some(send_at);
+        }
+    }
+    Ok(unsendable)
 }
 
 /// Gives back these leases of this process (deliveries it leased ahead for a webhook that was
@@ -247,8 +308,26 @@ pub async fn release_ids(db: &DatabaseConnection, worker: &str, ids: Vec<Uuid>) 
 /// A due delivery the claim may lease.
 struct Candidate {
     id: Uuid,
+    webhook_id: Uuid,
     next_attempt_at: DateTime<Utc>,
     timeout_ms: i32,
+    rate: Option<flow::Rate>,
+}
+
+/// What the claim reads of a webhook's flow control.
+struct WebhookFlow {
+    /// Its last attempt failed.
+    failing: bool,
+    paused_until: Option<DateTime<Utc>>,
+    rate_limit: Option<i32>,
+    rate_limit_burst: Option<i32>,
+    rate_tat_us: i64,
+}
+
+impl WebhookFlow {
+    fn rate(&self, default: Option<u32>) -> Option<flow::Rate> {
+        flow::Rate::of(self.rate_limit, self.rate_limit_burst, default)
+    }
 }
 
 /// Webhooks asked about in one statement of `due_candidates` (SQLite allows 500 arms in a
@@ -265,8 +344,9 @@ const WEBHOOKS_PER_STATEMENT: usize = 100;
 /// saturated webhook (a backlog) to reach another webhook's.
 async fn due_candidates(
     db: &DatabaseConnection,
-    want: impl Fn(&Uuid, bool) -> usize,
+    want: impl Fn(&Uuid, &WebhookFlow) -> usize,
     at: DateTime<Utc>,
+    default_rate: Option<u32>,
 ) -> Result<Vec<Candidate>, DbErr> {
     use sea_orm::{ConnectionTrait, Statement};
     let backend = db.get_database_backend();
@@ -281,18 +361,31 @@ async fn due_candidates(
                      WHERE d."next_attempt_at" IS NOT NULL AND d."webhook_id" > scheduled.id
                      ORDER BY d."webhook_id" LIMIT 1)
              FROM scheduled WHERE scheduled.id IS NOT NULL)
-           SELECT w."id", w."timeout_ms", COALESCE(u."consecutive_errors", 0) AS "failures"
+           SELECT w."id", w."timeout_ms", COALESCE(u."consecutive_errors", 0) AS "failures",
+                  w."rate_limit", w."rate_limit_burst", COALESCE(u."rate_tat_us", 0) AS "rate_tat_us",
+                  u."paused_until"
            FROM scheduled JOIN "webhooks" w ON w."id" = scheduled.id
            LEFT JOIN "webhook_usage" u ON u."webhook_id" = w."id"
            WHERE w."state" = {active}"#
     );
     let mut webhooks: Vec<(Uuid, i32, usize)> = Vec::new();
+    let mut rates: HashMap<Uuid, flow::Rate> = HashMap::new();
     for row in db.query_all_raw(Statement::from_sql_and_values(backend, scheduled, sql.values)).await? {
         let id: Uuid = row.try_get("", "id")?;
         let failures: i32 = row.try_get("", "failures")?;
-        let free = want(&id, failures > 0);
+        let flow = WebhookFlow {
+            failing: failures > 0,
+            paused_until: row.try_get("", "paused_until")?,
+            rate_limit: row.try_get("", "rate_limit")?,
+            rate_limit_burst: row.try_get("", "rate_limit_burst")?,
+            rate_tat_us: row.try_get("", "rate_tat_us")?,
+        };
+        let free = want(&id, &flow);
         if free > 0 {
             webhooks.push((id, row.try_get("", "timeout_ms")?, free));
+            if let Some(rate) = flow.rate(default_rate) {
+                rates.insert(id, rate);
+            }
         }
     }
 
@@ -320,8 +413,10 @@ async fn due_candidates(
             let webhook_id: Uuid = row.try_get("", "webhook_id")?;
             candidates.push(Candidate {
                 id: row.try_get("", "id")?,
+                webhook_id,
                 next_attempt_at: row.try_get("", "next_attempt_at")?,
                 timeout_ms: timeouts.get(&webhook_id).copied().unwrap_or(15_000),
+                rate: rates.get(&webhook_id).copied(),
             });
         }
     }
@@ -365,6 +460,8 @@ pub struct Attempted {
     pub claimed: Claimed,
     pub sent: Sent,
     pub decision: Decision,
+    /// The receiver asked Herald to leave the whole webhook alone until then, and why.
+    pub pause: Option<(DateTime<Utc>, String)>,
 }
 
 /// Records a batch of attempts and applies their decisions in one transaction: the attempt rows
@@ -617,6 +714,8 @@ struct UsageChange {
     /// unless one was already running.
     first_failure_at: Option<DateTime<Utc>>,
     last_error: Option<(String, DateTime<Utc>)>,
+    /// The latest pause the receiver asked for in this batch.
+    pause: Option<(DateTime<Utc>, String)>,
 }
 
 impl UsageChange {
@@ -666,6 +765,11 @@ impl UsageChange {
                 .col_expr(C::LastError, Expr::value(error.clone()))
                 .col_expr(C::LastErrorAt, Expr::value(*at));
         }
+        if let Some((until, reason)) = &self.pause {
+            update = update
+                .col_expr(C::PausedUntil, Expr::value(*until))
+                .col_expr(C::PauseReason, Expr::value(reason.clone()));
+        }
         update.exec(txn).await?;
         Ok(())
     }
@@ -684,6 +788,11 @@ fn usage_changes(batch: &[Attempted]) -> Vec<(Uuid, UsageChange)> {
             }
         };
         changes[i].1.add(&a.sent);
+        if let Some(pause) = &a.pause {
+            if changes[i].1.pause.as_ref().is_none_or(|(until, _)| *until < pause.0) {
+                changes[i].1.pause = Some(pause.clone());
+            }
+        }
     }
     changes
 }

@@ -93,6 +93,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
 fn is_public(path: &str) -> bool {
     path == "/login"
         || path == "/favicon.ico"
+        || path == "/metrics"
         || ["/auth/", "/pkg/", "/api/", "/rpc/"].iter().any(|p| path.starts_with(p))
 }
 

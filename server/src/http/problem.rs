@@ -68,7 +68,9 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status;
+        let reason = self.kind.strip_prefix("urn:herald:problem:").unwrap_or("other").to_owned();
         let mut res = (status, Json(self)).into_response();
+        res.extensions_mut().insert(crate::metrics::RefusedBecause(reason));
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -46,6 +46,7 @@ pub struct JobRunner {
     pub settings: JobSettings,
     pub engine_wakeup: Arc<Notify>,
     pub wakeup: Arc<Notify>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl JobRunner {
@@ -82,7 +83,7 @@ impl JobRunner {
             jobs::BULK_RETRY => self.bulk_retry(job, shutdown).await,
             jobs::PURGE => {
                 let lease = chrono::Duration::seconds(LEASE_SECS);
-                purge::run_job(&self.db, job, &self.settings, &self.worker, lease).await
+                purge::run_job(&self.db, job, &self.settings, &self.worker, lease, &self.metrics).await
             }
             other => {
                 let _ = jobs::finish(&self.db, job.id, Some(format!("unknown job kind `{other}`"))).await;

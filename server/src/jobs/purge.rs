@@ -69,6 +69,7 @@ pub async fn run_job(
     settings: &JobSettings,
     worker: &str,
     lease: chrono::Duration,
+    metrics: &crate::metrics::Metrics,
 ) {
     let actor = job.created_by.as_deref().unwrap_or("jobs");
     let purge = run_purge(db, settings, false, actor);
@@ -87,6 +88,7 @@ pub async fn run_job(
     };
     let error = match outcome {
         Ok(report) => {
+            metrics.purged(&report);
             let _ = jobs::set_progress(db, job.id, report.total() as i64).await;
             tracing::info!(?report, "retention purge finished");
             None

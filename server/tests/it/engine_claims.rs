@@ -78,8 +78,13 @@ async fn due_deliveries(test_db: &TestDb, n: usize) -> sea_orm::DatabaseConnecti
 async fn an_answered_request_frees_its_webhook_slot_before_it_is_recorded(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = due_deliveries(&test_db, 5).await;
-    let limits =
-        ClaimLimits { batch: 10, per_webhook: 2, prefetch: 0, lease_margin: chrono::Duration::seconds(30) };
+    let limits = ClaimLimits {
+        batch: 10,
+        per_webhook: 2,
+        prefetch: 0,
+        lease_margin: chrono::Duration::seconds(30),
+        default_rate: None,
+    };
     let answered = Answered::default();
     let lanes = Lanes::default();
     let claim = |answered| {
@@ -116,8 +121,13 @@ async fn an_answered_request_frees_its_webhook_slot_before_it_is_recorded(backen
 async fn deliveries_leased_ahead_take_over_slots_without_passing_the_limit(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = due_deliveries(&test_db, 25).await;
-    let limits =
-        ClaimLimits { batch: 100, per_webhook: 2, prefetch: 3, lease_margin: chrono::Duration::seconds(30) };
+    let limits = ClaimLimits {
+        batch: 100,
+        per_webhook: 2,
+        prefetch: 3,
+        lease_margin: chrono::Duration::seconds(30),
+        default_rate: None,
+    };
     let (answered, lanes) = (Answered::default(), Lanes::default());
 
     let first = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();

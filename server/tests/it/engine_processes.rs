@@ -17,13 +17,13 @@ use crate::{
 
 both_databases!(kill_9_mid_delivery_loses_no_event, two_processes_share_a_burst_without_duplicates);
 
-async fn api_for(process: &HeraldProcess, db: &sea_orm::DatabaseConnection) -> Api {
+pub async fn api_for(process: &HeraldProcess, db: &sea_orm::DatabaseConnection) -> Api {
     let key = app::db::api_keys::create(db, "test", None, "test").await.expect("api key").1;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     Api { base: process.base(), key, client }
 }
 
-async fn all_succeeded(db: &sea_orm::DatabaseConnection, expected: usize, timeout: Duration) {
+pub async fn all_succeeded(db: &sea_orm::DatabaseConnection, expected: usize, timeout: Duration) {
     eventually(&format!("{expected} succeeded deliveries"), timeout, || async {
         let done = deliveries::Entity::find()
             .filter(deliveries::Column::Status.eq(DeliveryStatus::Succeeded))

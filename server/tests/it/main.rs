@@ -11,6 +11,8 @@ mod cli;
 mod engine;
 mod engine_claims;
 mod engine_processes;
+mod flow;
+mod metrics;
 mod migrations;
 mod notices;
 mod retention;

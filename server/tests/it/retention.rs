@@ -477,7 +477,15 @@ async fn a_long_purge_keeps_its_lease_so_no_other_process_takes_it(backend: Back
     let db = app.db.clone();
     let started = std::time::Instant::now();
     let run = tokio::spawn(async move {
-        herald_server::jobs::purge::run_job(&db, &job, &settings, "worker-a", lease).await;
+        herald_server::jobs::purge::run_job(
+            &db,
+            &job,
+            &settings,
+            "worker-a",
+            lease,
+            &herald_server::metrics::Metrics::new(0),
+        )
+        .await;
     });
     let mut checks = 0;
     while !run.is_finished() {

@@ -14,6 +14,13 @@ pub struct Model {
     pub first_failure_at: Option<DateTimeUtc>,
     /// When the notification addresses were last emailed that this webhook is failing.
     pub failing_notified_at: Option<DateTimeUtc>,
+    /// The rate limit's theoretical arrival time (GCRA), microseconds since the Unix epoch: the
+    /// next request may go `burst - 1` intervals before it.
+    pub rate_tat_us: i64,
+    /// The receiver asked Herald to wait (429 or 503 with `Retry-After`, or repeated 429s):
+    /// nothing is sent to this webhook before then.
+    pub paused_until: Option<DateTimeUtc>,
+    pub pause_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -33,6 +33,10 @@ pub struct Model {
     pub notify_emails: String,
     /// Also email `notify_emails` when the webhook starts failing (at most once per interval).
     pub notify_on_failing: bool,
+    /// Requests per second to this webhook, across all processes; the global default when absent.
+    pub rate_limit: Option<i32>,
+    /// Requests that may go at once after a quiet spell; `rate_limit` when absent.
+    pub rate_limit_burst: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

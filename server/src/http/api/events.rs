@@ -143,7 +143,12 @@ pub async fn create(
     if accepted.deliveries > 0 && !accepted.duplicate {
         state.wakeup.notify_one();
     }
-    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+    let duplicate = accepted.duplicate;
+    let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
+    if duplicate {
+        response.extensions_mut().insert(crate::metrics::DuplicateEvent);
+    }
+    Ok(response)
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

@@ -40,6 +40,8 @@ impl Received {
 struct Inner {
     received: Mutex<Vec<Received>>,
     down: AtomicBool,
+    /// What `/switch` answers while down instead of a bare 503: a status and `Retry-After`.
+    down_answer: Mutex<Option<(u16, Option<String>)>>,
     hanging: AtomicUsize,
     max_hanging: AtomicUsize,
 }
@@ -103,6 +105,11 @@ impl Receiver {
     /// `/switch` answers 503 while down, 200 while up.
     pub fn set_down(&self, down: bool) {
         self.inner.down.store(down, Ordering::SeqCst);
+    }
+
+    /// While down, `/switch` answers `status` (with `Retry-After: retry_after` when given).
+    pub fn set_down_answer(&self, status: u16, retry_after: Option<&str>) {
+        *self.inner.down_answer.lock().unwrap() = Some((status, retry_after.map(str::to_owned)));
     }
 
     /// Requests to `/hang` waiting right now, and the most ever waiting at once.
@@ -179,7 +186,16 @@ impl Drop for Waiting {
 async fn switch(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     record(&s, "/switch".into(), headers, body);
     if s.inner.down.load(Ordering::SeqCst) {
-        (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response()
+        match s.inner.down_answer.lock().unwrap().clone() {
+            Some((code, retry_after)) => {
+                let mut res = (StatusCode::from_u16(code).unwrap(), "slow down").into_response();
+                if let Some(after) = retry_after {
+                    res.headers_mut().insert("retry-after", after.parse().unwrap());
+                }
+                res
+            }
+            None => (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response(),
+        }
     } else {
         (StatusCode::OK, "up").into_response()
     }
