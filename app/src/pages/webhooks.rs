@@ -76,6 +76,49 @@ fn WebhookTable(rows: Vec<WebhookWithUsage>) -> impl IntoView {
     }
 }
 
+/// One labelled text box of the webhook form, its hint and its validation message: one piece
+/// of code for every box (each hand-written box cost its own ~150 B of WASM).
+struct TextField {
+    id: &'static str,
+    label: &'static str,
+    /// The field whose validation errors show under it.
+    field: &'static str,
+    kind: &'static str,
+    inputmode: Option<&'static str>,
+    placeholder: Option<&'static str>,
+    required: bool,
+    hint: Option<&'static str>,
+}
+
+const TEXT: TextField = TextField {
+    id: "",
+    label: "",
+    field: "",
+    kind: "text",
+    inputmode: None,
+    placeholder: None,
+    required: false,
+    hint: None,
+};
+
+impl TextField {
+    fn view(self, value: RwSignal<String>, error: RwSignal<Option<AppError>>) -> impl IntoView {
+        let TextField { id, label, field, kind, inputmode, placeholder, required, hint } = self;
+        let described = move || {
+            matches!(error.get(), Some(AppError::Invalid { field: ref f, .. }) if f == field)
+                .then(|| format!("{field}-error"))
+        };
+        view! {
+            <label for=id>{label}</label>
+            <input id=id type=kind inputmode=inputmode placeholder=placeholder required=required
+                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))
+                aria-describedby=described/>
+            {hint.map(|h| view! { <p class="muted small">{h}</p> })}
+            {field_error(error, field)}
+        }
+    }
+}
+
 /// A field's validation message, placed under it and tied to it with `aria-describedby`.
 fn field_error(error: RwSignal<Option<AppError>>, field: &'static str) -> impl IntoView {
     move || match error.get() {
@@ -131,6 +174,17 @@ pub fn EditWebhookPage() -> impl IntoView {
 /// The non-empty, trimmed items of a list typed into one field.
 fn list_of(text: &str, separators: &[char]) -> Vec<String> {
     text.split(separators).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+}
+
+/// A whole number typed in `field`'s box (empty: none), or the error to show there.
+fn number_in(text: &str, field: &str, message: &str) -> Result<Option<u32>, AppError> {
+    match text.trim() {
+        "" => Ok(None),
+        n => n
+            .parse()
+            .map(Some)
+            .map_err(|_| AppError::Invalid { field: field.into(), message: message.into() }),
+    }
 }
 
 /// Creates a webhook (`existing: None`) or edits one. Editing leaves destination credentials as
@@ -191,28 +245,27 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         saved.set(false);
-        let timeout_ms = match timeout.get_untracked().trim().parse::<i32>() {
-            Ok(ms) => ms,
-            Err(_) => {
-                error.set(Some(AppError::Invalid {
-                    field: "timeout_ms".into(),
-                    message: "a whole number of milliseconds, 1000 to 30000".into(),
-                }));
+        let numbers = number_in(
+            &timeout.get_untracked(),
+            "timeout_ms",
+            "a whole number of milliseconds, 1000 to 30000",
+        )
+        .and_then(|t| {
+            Ok((
+                t,
+                number_in(
+                    &rate.get_untracked(),
+                    "rate_limit",
+                    "a whole number of requests per second, or empty for none",
+                )?,
+            ))
+        });
+        let (timeout_ms, rate_limit) = match numbers {
+            Ok((t, r)) => (t.map(|t| t as i32), r),
+            Err(e) => {
+                error.set(Some(e));
                 return;
             }
-        };
-        let rate_limit = match rate.get_untracked().trim() {
-            "" => None,
-            n => match n.parse::<u32>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    error.set(Some(AppError::Invalid {
-                        field: "rate_limit".into(),
-                        message: "a whole number of requests per second, or empty for no limit".into(),
-                    }));
-                    return;
-                }
-            },
         };
         let kind = auth_kind.get_untracked();
         // Editing: credentials change only when a new secret was typed, or auth was turned off.
@@ -238,7 +291,7 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                     event_types,
                     auth,
                     headers: Default::default(),
-                    timeout_ms: Some(timeout_ms),
+                    timeout_ms,
                     retry_schedule: None,
                     notify_emails: notify_emails.clone(),
                     notify_on_failing: notify_on_failing.get_untracked(),
@@ -256,7 +309,7 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                         description: Some(description.get_untracked()),
                         event_types: Some(event_types),
                         auth: auth_changed.then_some(auth),
-                        timeout_ms: Some(timeout_ms),
+                        timeout_ms,
                         notify_emails: Some(notify_emails),
                         notify_on_failing: Some(notify_on_failing.get_untracked()),
                         rate_limit: Some(rate_limit),
@@ -265,12 +318,6 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                     },
                 ));
             }
-        }
-    };
-    let described = move |field: &'static str| {
-        move || {
-            matches!(error.get(), Some(AppError::Invalid { field: ref f, .. }) if f == field)
-                .then(|| format!("{field}-error"))
         }
     };
     let pending = move || create.pending().get() || update.pending().get();
@@ -294,19 +341,13 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                     Some(e) => Some(view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any()),
                     None => None,
                 }}
-                <label for="wh-name">"Name"</label>
-                <input id="wh-name" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) aria-describedby=described("name")/>
-                {field_error(error, "name")}
-                <label for="wh-url">"URL"</label>
-                <input id="wh-url" type="url" placeholder="https://example.com/webhooks" required prop:value=move || url.get()
-                    on:input=move |ev| url.set(event_target_value(&ev)) aria-describedby=described("url")/>
-                {field_error(error, "url")}
-                <label for="wh-description">"Description"</label>
-                <input id="wh-description" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev))/>
-                <label for="wh-types">"Event types"</label>
-                <input id="wh-types" prop:value=move || types.get() on:input=move |ev| types.set(event_target_value(&ev)) aria-describedby=described("event_types")/>
-                <p class="muted small">"Comma-separated: exact types (license.assigned), wildcards (license.*) or * for everything."</p>
-                {field_error(error, "event_types")}
+                {TextField { id: "wh-name", label: "Name", field: "name", required: true, ..TEXT }.view(name, error)}
+                {TextField { id: "wh-url", label: "URL", field: "url", kind: "url", required: true,
+                    placeholder: Some("https://example.com/webhooks"), ..TEXT }.view(url, error)}
+                {TextField { id: "wh-description", label: "Description", field: "description", ..TEXT }.view(description, error)}
+                {TextField { id: "wh-types", label: "Event types", field: "event_types",
+                    hint: Some("Comma-separated: exact types (license.assigned), wildcards (license.*) or * for everything."),
+                    ..TEXT }.view(types, error)}
                 <label for="wh-auth">"Destination authentication"</label>
                 <select id="wh-auth" on:change=move |ev| auth_kind.set(event_target_value(&ev))>
                     <option value="none" selected=kind0 == "none">"None"</option>
@@ -328,18 +369,12 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                         on:input=move |ev| secret.set(event_target_value(&ev))/>
                 </Show>
                 {field_error(error, "auth")}
-                <label for="wh-timeout">"Timeout (ms)"</label>
-                <input id="wh-timeout" inputmode="numeric" prop:value=move || timeout.get() on:input=move |ev| timeout.set(event_target_value(&ev)) aria-describedby=described("timeout_ms")/>
-                {field_error(error, "timeout_ms")}
-                <label for="wh-rate">"Rate limit (requests per second)"</label>
-                <input id="wh-rate" inputmode="numeric" data-test="rate-limit" placeholder="no limit" prop:value=move || rate.get()
-                    on:input=move |ev| rate.set(event_target_value(&ev)) aria-describedby=described("rate_limit")/>
-                {field_error(error, "rate_limit")}
-                <label for="wh-notify">"Email when it is deactivated"</label>
-                <input id="wh-notify" type="text" inputmode="email" placeholder="ops@example.com, team@example.com"
-                    prop:value=move || notify.get() on:input=move |ev| notify.set(event_target_value(&ev)) aria-describedby=described("notify_emails")/>
-                <p class="muted small">"Comma-separated addresses, told when Herald deactivates this webhook."</p>
-                {field_error(error, "notify_emails")}
+                {TextField { id: "wh-timeout", label: "Timeout (ms)", field: "timeout_ms", inputmode: Some("numeric"), ..TEXT }.view(timeout, error)}
+                {TextField { id: "wh-rate", label: "Rate limit (requests per second)", field: "rate_limit",
+                    inputmode: Some("numeric"), placeholder: Some("no limit"), ..TEXT }.view(rate, error)}
+                {TextField { id: "wh-notify", label: "Email when it is deactivated", field: "notify_emails",
+                    inputmode: Some("email"), placeholder: Some("ops@example.com, team@example.com"),
+                    hint: Some("Comma-separated addresses, told when Herald deactivates this webhook."), ..TEXT }.view(notify, error)}
                 <label class="check"><input type="checkbox" data-test="notify-on-failing" prop:checked=move || notify_on_failing.get()
                     on:change=move |ev| notify_on_failing.set(event_target_checked(&ev))/>" Also email them when it starts failing (at most once an hour)"</label>
                 <label class="check"><input type="checkbox" prop:checked=move || enabled.get() on:change=move |ev| enabled.set(event_target_checked(&ev))/>" Active"</label>
@@ -412,25 +447,17 @@ pub fn WebhookPage() -> impl IntoView {
         }
     });
     let secret = RwSignal::new(None::<String>);
-    let reveal = Action::new(move |id: &WebhookId| {
-        let id = *id;
-        async move {
-            match reveal_secret(id).await {
-                Ok(s) => secret.set(Some(s)),
-                Err(e) => notice.set(Some(Err(e.to_string()))),
-            }
-        }
-    });
-    let rotate = Action::new(move |id: &WebhookId| {
-        let id = *id;
-        async move {
-            match rotate_secret(id).await {
-                Ok(s) => {
-                    secret.set(Some(s));
+    // Reveal (false) or rotate (true) the signing secret: either shows the secret now in force.
+    let secret_action = Action::new(move |&(id, rotate): &(WebhookId, bool)| async move {
+        let answer = if rotate { rotate_secret(id).await } else { reveal_secret(id).await };
+        match answer {
+            Ok(s) => {
+                secret.set(Some(s));
+                if rotate {
                     notice.set(Some(Ok("New secret; the old one keeps signing for 24 hours.".into())));
                 }
-                Err(e) => notice.set(Some(Err(e.to_string()))),
             }
+            Err(e) => notice.set(Some(Err(e.to_string()))),
         }
     });
     let retry = Action::new(move |id: &crate::models::DeliveryId| {
@@ -503,7 +530,6 @@ pub fn WebhookPage() -> impl IntoView {
                         <dl class="facts">
                             <dt>"Event types"</dt><dd><code>{hook.event_types.join(", ")}</code></dd>
                             <dt>"Timeout"</dt><dd>{format!("{} ms", hook.timeout_ms)}</dd>
-                            <dt>"Rate limit"</dt><dd data-test="rate">{hook.rate_limit.map(|n| format!("{n} per second, {} at once", hook.rate_limit_burst.unwrap_or(n))).unwrap_or_else(|| "none of its own".into())}</dd>
                             <dt>"Retry schedule"</dt><dd>{hook.retry_schedule.clone().map(|s| s.iter().map(|x| format!("{x} s")).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| "the global schedule".into())}</dd>
                             <dt>"Authentication"</dt><dd>{match &hook.auth { crate::models::WebhookAuthView::None => "none".to_owned(), crate::models::WebhookAuthView::Basic { username } => format!("basic, as {username}"), crate::models::WebhookAuthView::ApiKey { header } => format!("API key in {header}") }}</dd>
                             <Show when=move || can_write.get()>
@@ -511,9 +537,9 @@ pub fn WebhookPage() -> impl IntoView {
                                 <dd>
                                     {move || match secret.get() {
                                         Some(s) => view! { <code data-test="secret">{s.clone()}</code>" "<CopyButton text=s label="Copy"/> }.into_any(),
-                                        None => view! { <button type="button" class="small-button" data-test="reveal-secret" on:click=move |_| { reveal.dispatch(id); }>"Reveal"</button> }.into_any(),
+                                        None => view! { <button type="button" class="small-button" data-test="reveal-secret" on:click=move |_| { secret_action.dispatch((id, false)); }>"Reveal"</button> }.into_any(),
                                     }}
-                                    " "<button type="button" class="small-button" data-test="rotate-secret" on:click=move |_| { rotate.dispatch(id); }>"Rotate"</button>
+                                    " "<button type="button" class="small-button" data-test="rotate-secret" on:click=move |_| { secret_action.dispatch((id, true)); }>"Rotate"</button>
                                 </dd>
                             </Show>
                         </dl>
