@@ -90,6 +90,9 @@ export class Receiver {
       if (path.startsWith("/fail")) {
         res.writeHead(500, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: "database unavailable", hint: "try again later" }));
+      } else if (path.startsWith("/busy")) {
+        res.writeHead(429, { "content-type": "text/plain", "retry-after": "120" });
+        res.end("slow down");
       } else if (path.startsWith("/switch") && this.down) {
         res.writeHead(503, { "content-type": "text/plain" });
         res.end("maintenance");

@@ -227,6 +227,31 @@ test("create and edit a webhook in the form: errors next to the field, the secre
   expect(saved.notify_on_failing).toBe(true);
   await page.getByTestId("edit-webhook").click();
   await expect(page.getByLabel("Email when it is deactivated")).toHaveValue("ops@example.test, oncall@example.test");
+  // A rate limit: what is not a whole number is refused next to its box, so is 0; 25 is kept.
+  const rate = page.getByLabel("Rate limit (requests per second)");
+  await expect(rate).toHaveValue("");
+  await rate.fill("fast");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("error-rate_limit")).toContainText("whole number");
+  await rate.fill("0");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("error-rate_limit")).toContainText("between 1 and 10000");
+  expect((await api(baseURL!, "GET", `/webhooks/${id}`)).rate_limit).toBe(null);
+  await rate.fill("25");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("saved")).toBeVisible();
+  expect((await api(baseURL!, "GET", `/webhooks/${id}`)).rate_limit).toBe(25);
+});
+
+test("a receiver that asks for a pause: the webhook's page says until when, and why", async ({ page, baseURL }) => {
+  const w = await api(baseURL!, "POST", "/webhooks", { name: "Busy", url: rx.url("/busy"), event_types: ["busy.*"] });
+  await api(baseURL!, "POST", "/events", { type: "busy.tick", payload: {} });
+  await until("the 429 recorded", async () => (await api(baseURL!, "GET", `/webhooks/${w.id}/usage`)).paused_until);
+  await signIn(page);
+  await open(page, `/webhooks/${w.id}`);
+  const paused = page.getByTestId("paused");
+  await expect(paused).toContainText("Paused by the receiver until");
+  await expect(paused).toContainText("429 with Retry-After: 120 s");
 });
 
 test("dashboard and settings: failing webhooks first, retention validation, activity", async ({ page, baseURL }) => {
