@@ -70,6 +70,7 @@ pub struct Metrics {
     queue: IntGaugeVec,
     oldest_due_age: Gauge,
     webhooks: IntGaugeVec,
+    webhooks_paused: IntGauge,
     webhook_attempts: IntCounterVec,
     webhook_errors: IntCounterVec,
     webhook_consecutive_errors: IntGaugeVec,
@@ -197,6 +198,14 @@ impl Metrics {
                 "herald_webhooks",
                 "Webhooks by state (active, stopped, too_many_errors).",
                 &["state"],
+            ),
+            webhooks_paused: reg(
+                &registry,
+                IntGauge::new(
+                    "herald_webhooks_paused",
+                    "Webhooks whose receiver asked Herald to wait (429 or 503 with Retry-After, or 429s in a row), now.",
+                )
+                .expect("valid metric"),
             ),
             webhook_attempts: counter_vec(
                 "herald_webhook_attempts_total",
@@ -354,6 +363,13 @@ impl Metrics {
             let n: i64 = row.try_get("", "n")?;
             self.webhooks.with_label_values(&[&state]).set(n);
         }
+
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let paused = app::db::entities::webhook_usage::Entity::find()
+            .filter(app::db::entities::webhook_usage::Column::PausedUntil.gt(now()))
+            .count(db)
+            .await?;
+        self.webhooks_paused.set(paused as i64);
 
         self.webhook_attempts.reset();
         self.webhook_errors.reset();

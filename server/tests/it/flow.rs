@@ -106,6 +106,8 @@ async fn retry_after_pauses_the_whole_webhook_and_nothing_else(backend: Backend)
     })
     .await;
     assert!(usage["pause_reason"].as_str().unwrap().contains("429 with Retry-After: 2 s"), "{usage}");
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "herald_webhooks_paused 1"), "the pause counted in /metrics");
 
     // While paused: new events wait for the busy webhook; the other webhook gets them at once.
     for n in 1..=5 {
