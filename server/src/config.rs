@@ -85,6 +85,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Webhooks with their own series (the ones with the most attempts); 0 for none.
     pub metrics_webhooks: u32,
+    /// OpenTelemetry traces go to this OTLP/HTTP endpoint (`http://collector:4318/v1/traces`),
+    /// and receivers get a `traceparent` header; none when absent.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -127,6 +130,7 @@ impl Default for Config {
             metrics: "on".into(),
             metrics_token: None,
             metrics_webhooks: 20,
+            otlp_endpoint: None,
         }
     }
 }
@@ -189,6 +193,14 @@ impl Config {
                 "METRICS_TOKEN",
                 "must be at least 16 printable ASCII characters, without spaces".into(),
             );
+        }
+        if let Some(url) = &self.otlp_endpoint {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url::Url::parse(url).is_err() {
+                return bad(
+                    "OTLP_ENDPOINT",
+                    format!("`{}` must be an http:// or https:// URL", redact_url(url)),
+                );
+            }
         }
         if self.metrics_webhooks > 1000 {
             return bad("METRICS_WEBHOOKS", "must be at most 1000 (each webhook adds three series)".into());

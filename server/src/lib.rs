@@ -8,6 +8,7 @@ pub mod http;
 pub mod jobs;
 pub mod mailer;
 pub mod metrics;
+pub mod traces;
 
 use anyhow::Context;
 use app::state::{ApiSettings, AppState, WebSettings};

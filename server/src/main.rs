@@ -96,7 +96,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config);
+    let traces = init_tracing(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -104,7 +104,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(cli.command, config)) {
+    let result = runtime.block_on(execute(cli.command, config));
+    if let Some(traces) = traces {
+        // The spans still queued go out before the process ends.
+        let _ = traces.shutdown();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("herald: {}", format!("{e:#}").replace('\n', " "));
@@ -113,15 +118,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(config: &Config) {
+/// Logs to stderr (text or JSON); with `HERALD_OTLP_ENDPOINT`, also Herald's spans (one per
+/// ingest, one per attempt) as OpenTelemetry traces. Answers the trace pipeline, to flush at exit.
+fn init_tracing(config: &Config) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, Layer};
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if config.log_format == "json" {
-        // One JSON object per line: timestamp, level, target, message and the event's fields.
-        logs.json().flatten_event(true).with_current_span(false).init();
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // One JSON object per line: timestamp, level, target, message and the event's fields.
+    let logs = if config.log_format == "json" {
+        logs.json().flatten_event(true).with_current_span(false).boxed()
     } else {
-        logs.init();
-    }
+        logs.boxed()
+    };
+    let traces = config.otlp_endpoint.as_deref().and_then(|endpoint| {
+        match herald_server::traces::pipeline(endpoint) {
+            Ok(provider) => Some(provider),
+            Err(e) => {
+                eprintln!("herald: cannot send traces to {endpoint} (HERALD_OTLP_ENDPOINT): {e}");
+                None
+            }
+        }
+    });
+    let otel = traces.as_ref().map(herald_server::traces::layer);
+    tracing_subscriber::registry().with(logs.with_filter(filter)).with(otel).init();
+    traces
 }
 
 async fn execute(command: Command, config: Config) -> anyhow::Result<()> {

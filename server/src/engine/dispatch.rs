@@ -78,6 +78,9 @@ fn headers(req: &Request<'_>, now: DateTime<Utc>) -> (HeaderMap, BTreeMap<String
     add("x-herald-event-type", req.event.event_type.clone(), false);
     add("x-herald-delivery-id", req.delivery.id.to_string(), false);
     add("x-herald-attempt", req.attempt_number.to_string(), false);
+    if let Some(traceparent) = crate::traces::traceparent() {
+        add("traceparent", traceparent, false);
+    }
     match auth_of(req.webhook) {
         WebhookAuth::None => {}
         WebhookAuth::Basic { username, password } => {

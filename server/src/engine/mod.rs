@@ -22,6 +22,7 @@ use tokio::{
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use self::{
     guard::Guard,
@@ -212,10 +213,26 @@ impl Engine {
             delivery: &claimed.delivery,
             attempt_number: claimed.delivery.attempt_count + 1,
         };
+        let span = tracing::info_span!(
+            "attempt",
+            event_id = %claimed.event.id,
+            event_type = %claimed.event.event_type,
+            delivery_id = %claimed.delivery.id,
+            webhook_id = %claimed.webhook.id,
+            attempt = request.attempt_number,
+            trigger = %claimed.trigger().as_str(),
+            outcome = tracing::field::Empty,
+            status_code = tracing::field::Empty,
+        );
         let in_flight = self.metrics.request_started();
-        let sent =
-            dispatch::send(&self.client, &self.guard, request, self.settings.response_body_max_bytes).await;
+        let sent = dispatch::send(&self.client, &self.guard, request, self.settings.response_body_max_bytes)
+            .instrument(span.clone())
+            .await;
         drop(in_flight);
+        span.record("outcome", sent.outcome.as_str());
+        if let Some(response) = &sent.response {
+            span.record("status_code", i64::from(response.status));
+        }
         let schedule = app::db::webhooks::retry_schedule_of(&claimed.webhook).unwrap_or_default();
         let decision = self.settings.policy.decide(
             &schedule,

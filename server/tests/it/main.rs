@@ -20,3 +20,4 @@ mod security;
 mod sign_in;
 mod startup;
 mod storage_faults;
+mod traces;

@@ -78,6 +78,7 @@ struct IncomingEvent<'a> {
 #[utoipa::path(post, operation_id = "create_event", path = "/events", tag = "events", request_body = super::openapi::EventInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Same as `idempotency_key`")),
     responses((status = 202, description = "Accepted", body = EventAccepted), (status = 413, description = "Larger than HERALD_MAX_PAYLOAD_BYTES", body = Problem), (status = 415, description = "Not sent as JSON", body = Problem), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
+#[tracing::instrument(name = "ingest", skip_all, fields(event_id = tracing::field::Empty, event_type = tracing::field::Empty, deliveries = tracing::field::Empty, duplicate = tracing::field::Empty))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -144,6 +145,11 @@ pub async fn create(
         state.wakeup.notify_one();
     }
     let duplicate = accepted.duplicate;
+    let span = tracing::Span::current();
+    span.record("event_id", tracing::field::display(&accepted.id));
+    span.record("event_type", sent_type.as_str());
+    span.record("deliveries", accepted.deliveries);
+    span.record("duplicate", duplicate);
     let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
     if duplicate {
         response.extensions_mut().insert(crate::metrics::DuplicateEvent);
