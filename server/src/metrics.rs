@@ -331,26 +331,27 @@ impl Metrics {
         // held ones: neither walks the log of finished deliveries.
         let rows = db
             .query_all_raw(query(
-                "SELECT status, COUNT(*) AS n FROM deliveries WHERE next_attempt_at IS NOT NULL \
-                 AND status IN ('pending', 'retrying') GROUP BY status \
-                 UNION ALL SELECT 'held' AS status, COUNT(*) AS n FROM deliveries WHERE status = 'held'",
+                "SELECT status, COUNT(*) AS n, MIN(next_attempt_at) AS due FROM deliveries \
+                 WHERE next_attempt_at IS NOT NULL AND status IN ('pending', 'retrying') GROUP BY status \
+                 UNION ALL SELECT 'held' AS status, COUNT(*) AS n, NULL AS due FROM deliveries WHERE status = 'held'",
             ))
             .await?;
         for status in ["pending", "retrying", "held"] {
             self.queue.with_label_values(&[status]).set(0);
         }
+        let mut oldest: Option<chrono::DateTime<chrono::Utc>> = None;
         for row in rows {
             let status: String = row.try_get("", "status")?;
             let n: i64 = row.try_get("", "n")?;
             self.queue.with_label_values(&[&status]).set(n);
+            if status != "held" {
+                let due: Option<chrono::DateTime<chrono::Utc>> = row.try_get("", "due").ok().flatten();
+                oldest = match (oldest, due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
         }
-        let oldest = db
-            .query_one_raw(query(
-                "SELECT MIN(next_attempt_at) AS due FROM deliveries \
-                 WHERE next_attempt_at IS NOT NULL AND status IN ('pending', 'retrying')",
-            ))
-            .await?
-            .and_then(|row| row.try_get::<Option<chrono::DateTime<chrono::Utc>>>("", "due").ok().flatten());
         let age = oldest.map(|due| (now() - due).num_milliseconds().max(0) as f64 / 1000.0).unwrap_or(0.0);
         self.oldest_due_age.set(age);
 
@@ -417,12 +418,7 @@ pub struct MetricsEndpoint {
 /// neither); `HERALD_METRICS_TOKEN` asks for a bearer token instead.
 pub async fn endpoint(State(endpoint): State<MetricsEndpoint>, headers: axum::http::HeaderMap) -> Response {
     if let Some(token) = &endpoint.token {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim());
+        let sent = headers.get(header::AUTHORIZATION).and_then(crate::http::auth::bearer);
         if !sent.is_some_and(|t| bool::from(t.as_bytes().ct_eq(token.as_bytes()))) {
             return (
                 StatusCode::UNAUTHORIZED,

@@ -76,21 +76,16 @@ pub async fn reserve(
     now_us: i64,
 ) -> Result<Vec<i64>, DbErr> {
     let backend = db.get_database_backend();
-    let p = |n: usize| match backend {
-        sea_orm::DbBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
-    };
-    let sql = format!(
+    let mut sql = super::store::SqlValues::new(backend);
+    let (now, add, id) =
+        (sql.push(now_us.into()), sql.push((k as i64 * rate.interval_us).into()), sql.push(webhook.into()));
+    let statement = format!(
         r#"UPDATE "webhook_usage" SET "rate_tat_us" =
              (CASE WHEN "rate_tat_us" > {now} THEN "rate_tat_us" ELSE {now} END) + {add}
-           WHERE "webhook_id" = {id} RETURNING "rate_tat_us""#,
-        now = p(1),
-        add = p(2),
-        id = p(3)
+           WHERE "webhook_id" = {id} RETURNING "rate_tat_us""#
     );
-    let values = vec![now_us.into(), (k as i64 * rate.interval_us).into(), webhook.into()];
     let _turn = app::db::sqlite_write_turn(db).await;
-    let row = db.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    let row = db.query_one_raw(Statement::from_sql_and_values(backend, statement, sql.values)).await?;
     let new_tat: i64 = match row {
         Some(row) => row.try_get("", "rate_tat_us")?,
         // No usage row (a webhook created outside Herald's API): unlimited rather than stuck.

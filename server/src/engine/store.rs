@@ -425,19 +425,19 @@ async fn due_candidates(
 }
 
 /// Values bound to a hand-written statement, with the placeholder each backend expects.
-struct SqlValues {
+pub(super) struct SqlValues {
     backend: sea_orm::DbBackend,
-    values: Vec<sea_orm::Value>,
+    pub(super) values: Vec<sea_orm::Value>,
 }
 
 impl SqlValues {
-    fn new(backend: sea_orm::DbBackend) -> Self {
+    pub(super) fn new(backend: sea_orm::DbBackend) -> Self {
         SqlValues { backend, values: Vec::new() }
     }
 
     /// Binds a value; returns its placeholder, numbered (`$3`, `?3`) so that it may appear
     /// more than once in the statement.
-    fn push(&mut self, value: sea_orm::Value) -> String {
+    pub(super) fn push(&mut self, value: sea_orm::Value) -> String {
         self.values.push(value);
         match self.backend {
             sea_orm::DbBackend::Postgres => format!("${}", self.values.len()),

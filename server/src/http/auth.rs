@@ -90,6 +90,13 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
 
 /// Paths anyone may fetch: the sign-in page and its assets, the API (which checks keys),
 /// and server functions (which check the session themselves).
+/// The token of an `Authorization: Bearer <token>` header; RFC 9110 §11.1: the scheme is
+/// case-insensitive (`bearer`, `BEARER`).
+pub fn bearer(value: &axum::http::HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+}
+
 fn is_public(path: &str) -> bool {
     path == "/login"
         || path == "/favicon.ico"

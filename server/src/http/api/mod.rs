@@ -66,11 +66,7 @@ async fn require_api_key(State(state): State<AppState>, mut req: Request, next: 
         )
         .into_response();
     };
-    // RFC 9110 §11.1: the scheme is case-insensitive (`bearer`, `BEARER`).
-    let key = value.to_str().ok().and_then(|v| v.trim().split_once(' ')).and_then(|(scheme, key)| {
-        scheme.eq_ignore_ascii_case("bearer").then_some(key.trim()).filter(|k| !k.is_empty())
-    });
-    let Some(key) = key else {
+    let Some(key) = crate::http::auth::bearer(value) else {
         return Problem::unauthorized("The Authorization header must be `Bearer <api key>`.").into_response();
     };
     match api_keys::find_live(&state.db, key).await {
