@@ -254,6 +254,34 @@ test("a receiver that asks for a pause: the webhook's page says until when, and 
   await expect(paused).toContainText("429 with Retry-After: 120 s");
 });
 
+test("an ordered webhook blocked by a failed delivery: the page names it, and Skip lets the rest go", async ({ page, baseURL }) => {
+  const w = await api(baseURL!, "POST", "/webhooks", { name: "Ledger", url: rx.url("/fail"), event_types: ["ledger.*"], ordered: true });
+  await api(baseURL!, "POST", "/events", { type: "ledger.entry", payload: { n: 0 } });
+  await until("the first entry failed", async () => (await deliveriesOf(baseURL!, w.id))[0]?.status === "failed");
+  // The receiver is fixed and the webhook reactivated without recovery: the failed entry still
+  // blocks the line, and the next two wait behind it.
+  await api(baseURL!, "PATCH", `/webhooks/${w.id}`, { url: rx.url("/ledger") });
+  await api(baseURL!, "POST", `/webhooks/${w.id}/reactivate`, {});
+  await api(baseURL!, "POST", "/events", { type: "ledger.entry", payload: { n: 1 } });
+  await api(baseURL!, "POST", "/events", { type: "ledger.entry", payload: { n: 2 } });
+  await signIn(page);
+  await open(page, `/webhooks/${w.id}`);
+  await expect(page.getByTestId("order")).toHaveText("in order, one at a time");
+  const blocked = page.getByTestId("line-blocked");
+  await expect(blocked).toContainText("blocked by the failed delivery");
+  await expect(blocked).toContainText("2 wait behind it");
+  expect((await deliveriesOf(baseURL!, w.id)).filter((d) => d.status === "succeeded")).toHaveLength(0);
+  await blocked.getByTestId("skip-blocker").click();
+  await expect(page.getByTestId("notice")).toHaveText("Skipped; the 2 deliveries behind it are on their way.");
+  await expect(page.getByTestId("line-blocked")).toHaveCount(0);
+  await until("both delivered", async () =>
+    (await deliveriesOf(baseURL!, w.id)).filter((d) => d.status === "succeeded").length === 2);
+  const bodies = rx.received.filter((r) => r.path === "/ledger").map((r) => JSON.parse(r.body).n);
+  expect(bodies).toEqual([1, 2]);
+  await page.getByTestId("edit-webhook").click();
+  await expect(page.getByTestId("ordered")).toBeChecked();
+});
+
 test("dashboard and settings: failing webhooks first, retention validation, activity", async ({ page, baseURL }) => {
   const w = await api(baseURL!, "POST", "/webhooks", { name: "Dash", url: rx.url("/fail"), event_types: ["dash.*"] });
   await api(baseURL!, "POST", "/events", { type: "dash.tick", payload: {} });

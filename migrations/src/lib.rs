@@ -11,6 +11,7 @@ mod m20261130_000001_create_workers;
 mod m20261130_000002_index_scheduled_deliveries;
 mod m20261130_000003_webhook_failure_notices;
 mod m20261130_000004_webhook_flow_control;
+mod m20261130_000005_ordered_delivery;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_index_scheduled_deliveries::Migration),
             Box::new(m20261130_000003_webhook_failure_notices::Migration),
             Box::new(m20261130_000004_webhook_flow_control::Migration),
+            Box::new(m20261130_000005_ordered_delivery::Migration),
         ]
     }
 }

@@ -74,6 +74,23 @@ pub async fn reactivate_webhook(
     Ok(recovered)
 }
 
+/// Lets an ordered webhook's line go on past the failed delivery that blocks it (admins only).
+/// Answers how many deliveries wait behind it.
+#[server(prefix = "/rpc", endpoint = "skip_blocked")]
+pub async fn skip_blocked(id: WebhookId, delivery: crate::models::DeliveryId) -> Result<u64, AppError> {
+    use crate::db::lines::{skip, SkipRefused};
+    let user = crate::auth::current_admin().await?;
+    let state = state();
+    match skip(&state.db, id, delivery, &format!("user {}", user.email)).await? {
+        Ok(waiting) => {
+            state.wakeup.notify_one();
+            Ok(waiting)
+        }
+        Err(SkipRefused::NoWebhook) => Err(AppError::NotFound("This webhook".into())),
+        Err(refused) => Err(AppError::Conflict(refused.describe(delivery))),
+    }
+}
+
 #[server(prefix = "/rpc", endpoint = "reveal_secret")]
 pub async fn reveal_secret(id: WebhookId) -> Result<String, AppError> {
     crate::auth::current_admin().await?;

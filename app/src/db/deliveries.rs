@@ -369,6 +369,9 @@ pub async fn retry(
     if changed == 0 {
         return Err(RetryError::InFlight); // the engine took it between our read and write
     }
+    if delivery.line_seq.is_none() && webhook.as_ref().is_some_and(|w| w.ordered_since.is_some()) {
+        super::lines::number_unplaced(db, delivery.webhook_id).await?;
+    }
     let updated = deliveries::Entity::find_by_id(id.0).one(db).await?.ok_or(RetryError::NotFound)?;
     Ok(row(updated, webhook))
 }

@@ -119,11 +119,45 @@ pub async fn ingest_many<C: ConnectionTrait + TransactionTrait>(
     for chunk in event_rows.chunks(super::ROWS_PER_STATEMENT) {
         events::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
+    place_in_lines(&txn, &webhooks, &mut delivery_rows).await?;
     for chunk in delivery_rows.chunks(super::ROWS_PER_STATEMENT) {
         deliveries::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
     txn.commit().await?;
     Ok(answers)
+}
+
+/// Gives the new deliveries of ordered webhooks their places in their lines, in the order of
+/// the batch (the order the events arrived in). Nothing to do, and no statement, when no
+/// webhook is ordered.
+async fn place_in_lines(
+    txn: &impl ConnectionTrait,
+    webhooks: &[webhooks::Model],
+    rows: &mut [deliveries::ActiveModel],
+) -> Result<(), DbErr> {
+    let ordered: std::collections::HashSet<uuid::Uuid> =
+        webhooks.iter().filter(|w| w.ordered_since.is_some()).map(|w| w.id).collect();
+    if ordered.is_empty() {
+        return Ok(());
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for row in rows.iter() {
+        if let Some(webhook_id) = row.webhook_id.try_as_ref().filter(|id| ordered.contains(id)) {
+            *counts.entry(*webhook_id).or_insert(0) += 1;
+        }
+    }
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let mut next = super::lines::reserve(txn, &counts).await?;
+    for row in rows.iter_mut() {
+        let place = row.webhook_id.try_as_ref().and_then(|id| next.get_mut(id));
+        if let Some(place) = place {
+            row.line_seq = Set(Some(*place));
+            *place += 1;
+        }
+    }
+    Ok(())
 }
 
 /// The most events one ingest transaction takes.
@@ -246,6 +280,7 @@ pub fn new_delivery(
         updated_at: Set(at),
         retry_slot: Set(0),
         pending_trigger: Set(None),
+        line_seq: Set(None),
     }
 }
 

@@ -295,6 +295,9 @@ pub async fn bulk_retry_step(
             .await?
             .rows_affected;
     }
+    if requeued > 0 {
+        super::lines::place_requeued(&txn).await?;
+    }
     jobs::Entity::update_many()
         .col_expr(jobs::Column::Cursor, Expr::value(last.to_string()))
         .col_expr(jobs::Column::ProgressDone, Expr::col(jobs::Column::ProgressDone).add(requeued as i64))

@@ -8,6 +8,7 @@ pub mod entities;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod lines;
 pub mod outbox;
 pub mod retention;
 pub mod sessions;

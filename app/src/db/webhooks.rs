@@ -64,6 +64,7 @@ impl From<&webhooks::Model> for Webhook {
             notify_on_failing: m.notify_on_failing,
             rate_limit: m.rate_limit.map(|n| n.max(1) as u32),
             rate_limit_burst: m.rate_limit_burst.map(|n| n.max(1) as u32),
+            ordered: m.ordered_since.is_some(),
             enabled: m.enabled,
             state: m.state,
             stopped_by: m.stopped_by.clone(),
@@ -108,6 +109,7 @@ pub async fn create(
         notify_on_failing: Set(input.notify_on_failing),
         rate_limit: Set(input.rate_limit.map(|n| n as i32)),
         rate_limit_burst: Set(input.rate_limit_burst.map(|n| n as i32)),
+        ordered_since: Set(input.ordered.then_some(at)),
     };
     let txn = super::begin_write(db).await?;
     let model = model.insert(&txn).await?;
@@ -124,6 +126,8 @@ pub async fn create(
         rate_tat_us: Set(0),
         paused_until: Set(None),
         pause_reason: Set(None),
+        line_seq: Set(0),
+        line_blocked_by: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -204,6 +208,11 @@ pub async fn update(
     if let Some(burst) = patch.rate_limit_burst {
         model.rate_limit_burst = Set(burst.map(|n| n as i32));
     }
+    // Switching ordered delivery on or off starts a new line: no earlier failure blocks it.
+    let reordering = patch.ordered.filter(|&o| o != current.ordered_since.is_some());
+    if let Some(ordered) = reordering {
+        model.ordered_since = Set(ordered.then_some(at));
+    }
     match patch.enabled {
         Some(false) if current.enabled => {
             model.enabled = Set(false);
@@ -225,6 +234,19 @@ pub async fn update(
     let stopping = matches!(patch.enabled, Some(false)) && current.enabled;
     let txn = super::begin_write(db).await?;
     let updated = model.update(&txn).await?;
+    if let Some(ordered) = reordering {
+        webhook_usage::Entity::update_many()
+            .col_expr(
+                webhook_usage::Column::LineBlockedBy,
+                sea_orm::sea_query::Expr::value(Option::<Uuid>::None),
+            )
+            .filter(webhook_usage::Column::WebhookId.eq(id.0))
+            .exec(&txn)
+            .await?;
+        if ordered {
+            super::lines::number_unplaced(&txn, id.0).await?;
+        }
+    }
     if stopping {
         // A stopped webhook receives nothing: what was queued for it waits as held.
         hold_queue(&txn, id, at).await?;
@@ -393,6 +415,9 @@ pub async fn reactivate(
         }
         None => 0,
     };
+    if recovered > 0 {
+        super::lines::number_unplaced(&txn, id.0).await?;
+    }
     super::activity::record(
         &txn,
         super::activity::Activity {
@@ -425,6 +450,9 @@ impl From<webhook_usage::Model> for crate::models::WebhookUsage {
             first_failure_at: u.first_failure_at,
             paused_until: u.paused_until.filter(|until| *until > now()),
             pause_reason: u.pause_reason.filter(|_| u.paused_until.is_some_and(|until| until > now())),
+            // Set by `usage` and `list_with_usage`, which know whether the blocker still blocks.
+            line_blocked_by: None,
+            line_waiting: None,
         }
     }
 }
@@ -433,7 +461,17 @@ pub async fn usage(
     db: &DatabaseConnection,
     id: WebhookId,
 ) -> Result<Option<crate::models::WebhookUsage>, DbErr> {
-    Ok(webhook_usage::Entity::find_by_id(id.0).one(db).await?.map(Into::into))
+    let Some(found) = webhook_usage::Entity::find_by_id(id.0).one(db).await? else { return Ok(None) };
+    let ordered =
+        webhooks::Entity::find_by_id(id.0).one(db).await?.is_some_and(|w| w.ordered_since.is_some());
+    let blocker = found.line_blocked_by;
+    let blocking = super::lines::still_blocking(db, [(ordered, blocker)]).await?;
+    let mut usage: crate::models::WebhookUsage = found.into();
+    usage.line_blocked_by = blocker.filter(|b| blocking.contains(b)).map(crate::models::DeliveryId);
+    if ordered {
+        usage.line_waiting = Some(super::lines::waiting(db, id.0).await?);
+    }
+    Ok(Some(usage))
 }
 
 /// Every webhook with its usage, by name (an admin's list; webhooks number in the hundreds).
@@ -441,11 +479,19 @@ pub async fn list_with_usage(db: &DatabaseConnection) -> Result<Vec<crate::model
     let rows = webhooks::Entity::find().order_by_asc(webhooks::Column::Name).all(db).await?;
     let mut usage: std::collections::HashMap<Uuid, webhook_usage::Model> =
         webhook_usage::Entity::find().all(db).await?.into_iter().map(|u| (u.webhook_id, u)).collect();
+    let blocking = super::lines::still_blocking(
+        db,
+        rows.iter().map(|w| (w.ordered_since.is_some(), usage.get(&w.id).and_then(|u| u.line_blocked_by))),
+    )
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|w| crate::models::WebhookWithUsage {
-            usage: usage.remove(&w.id).map(Into::into).unwrap_or_default(),
-            webhook: (&w).into(),
+        .map(|w| {
+            let found = usage.remove(&w.id);
+            let blocker = found.as_ref().and_then(|u| u.line_blocked_by).filter(|b| blocking.contains(b));
+            let mut usage: crate::models::WebhookUsage = found.map(Into::into).unwrap_or_default();
+            usage.line_blocked_by = blocker.map(crate::models::DeliveryId);
+            crate::models::WebhookWithUsage { usage, webhook: (&w).into() }
         })
         .collect())
 }

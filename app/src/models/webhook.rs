@@ -77,6 +77,9 @@ pub struct Webhook {
     pub rate_limit: Option<u32>,
     /// Requests that may go at once after a quiet spell (`null`: one second's worth).
     pub rate_limit_burst: Option<u32>,
+    /// Ordered delivery: one request at a time, in the order events were accepted; a delivery
+    /// that fails holds back the ones behind it until it succeeds, is re-sent or is skipped.
+    pub ordered: bool,
     pub enabled: bool,
     pub state: WebhookState,
     pub stopped_by: Option<String>,
@@ -154,6 +157,10 @@ pub struct WebhookCreate {
     /// Requests that may go at once after a quiet spell. Absent: one second's worth.
     #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 10000))]
     pub rate_limit_burst: Option<u32>,
+    /// Deliver in order, one request at a time; a failed delivery holds back the ones behind it
+    /// until it succeeds, is re-sent or is skipped (`POST /webhooks/{id}/line/skip`).
+    #[serde(default)]
+    pub ordered: bool,
     pub enabled: Option<bool>,
 }
 
@@ -191,6 +198,7 @@ pub struct WebhookPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 10000))]
     pub rate_limit_burst: Option<Option<u32>>,
+    pub ordered: Option<bool>,
     pub enabled: Option<bool>,
 }
 
@@ -622,6 +630,11 @@ pub struct WebhookUsage {
     /// nothing is sent to this webhook before then.
     pub paused_until: Option<DateTime<Utc>>,
     pub pause_reason: Option<String>,
+    /// Ordered delivery only: the failed delivery that holds back the rest of the line, until
+    /// it is re-sent or skipped.
+    pub line_blocked_by: Option<crate::models::DeliveryId>,
+    /// Ordered delivery only: deliveries queued in the line (on a webhook's own page).
+    pub line_waiting: Option<u64>,
 }
 
 /// A webhook with its usage, for lists and its own page.

@@ -11,7 +11,7 @@ use crate::{
         deliveries::retry_delivery,
         webhooks::{
             create_webhook, get_webhook, list_webhooks, reactivate_webhook, reveal_secret, rotate_secret,
-            update_webhook,
+            skip_blocked, update_webhook,
         },
     },
     components::{
@@ -212,6 +212,7 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
     let enabled = RwSignal::new(e.as_ref().map(|w| w.enabled).unwrap_or(true));
     let notify = RwSignal::new(e.as_ref().map(|w| w.notify_emails.join(", ")).unwrap_or_default());
     let notify_on_failing = RwSignal::new(e.as_ref().map(|w| w.notify_on_failing).unwrap_or(false));
+    let ordered = RwSignal::new(e.as_ref().is_some_and(|w| w.ordered));
     let rate =
         RwSignal::new(e.as_ref().and_then(|w| w.rate_limit).map(|n| n.to_string()).unwrap_or_default());
     let error = RwSignal::new(None::<AppError>);
@@ -297,6 +298,7 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                     notify_on_failing: notify_on_failing.get_untracked(),
                     rate_limit,
                     rate_limit_burst: None,
+                    ordered: ordered.get_untracked(),
                     enabled: Some(enabled.get_untracked()),
                 });
             }
@@ -313,6 +315,7 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                         notify_emails: Some(notify_emails),
                         notify_on_failing: Some(notify_on_failing.get_untracked()),
                         rate_limit: Some(rate_limit),
+                        ordered: Some(ordered.get_untracked()),
                         enabled: Some(enabled.get_untracked()),
                         ..Default::default()
                     },
@@ -377,6 +380,8 @@ fn WebhookForm(existing: Option<Webhook>) -> impl IntoView {
                     hint: Some("Comma-separated addresses, told when Herald deactivates this webhook."), ..TEXT }.view(notify, error)}
                 <label class="check"><input type="checkbox" data-test="notify-on-failing" prop:checked=move || notify_on_failing.get()
                     on:change=move |ev| notify_on_failing.set(event_target_checked(&ev))/>" Also email them when it starts failing (at most once an hour)"</label>
+                <label class="check"><input type="checkbox" data-test="ordered" prop:checked=move || ordered.get()
+                    on:change=move |ev| ordered.set(event_target_checked(&ev))/>" Deliver in order: one at a time, and a failed delivery holds back the ones behind it"</label>
                 <label class="check"><input type="checkbox" prop:checked=move || enabled.get() on:change=move |ev| enabled.set(event_target_checked(&ev))/>" Active"</label>
                 <button type="submit" class="primary" data-test="save-webhook" disabled=pending>
                     {if editing.is_some() { "Save changes" } else { "Create webhook" }}
@@ -467,6 +472,12 @@ pub fn WebhookPage() -> impl IntoView {
         }
     });
 
+    let skip = Action::new(move |&(id, d): &(WebhookId, crate::models::DeliveryId)| async move {
+        run(skip_blocked(id, d)
+            .await
+            .map(|n| format!("Skipped; the {n} deliveries behind it are on their way.")));
+    });
+
     view! {
         <Title text="Webhook"/>
         <p><a href="/webhooks">"← Webhooks"</a></p>
@@ -520,6 +531,16 @@ pub fn WebhookPage() -> impl IntoView {
                         {w.usage.paused_until.map(|t| view! {
                             <p class="alert" role="status" data-test="paused">"Paused by the receiver until "{timestamp(t)}": "{w.usage.pause_reason.clone()}</p>
                         })}
+                        {w.usage.line_blocked_by.map(|d| view! {
+                            <div class="alert error" role="status" data-test="line-blocked">
+                                "Delivery in order is blocked by the failed delivery "<a href=format!("/deliveries/{d}")>{d.to_string()}</a>
+                                "; "{w.usage.line_waiting.unwrap_or(0)}" wait behind it. Re-send it, or skip it to let them go."
+                                <Show when=move || can_write.get() && !inactive>
+                                    " "<button type="button" class="small-button" data-test="resend-blocker" on:click=move |_| { retry.dispatch(d); }>"Re-send it"</button>
+                                    " "<button type="button" class="small-button" data-test="skip-blocker" on:click=move |_| { skip.dispatch((id, d)); }>"Skip it"</button>
+                                </Show>
+                            </div>
+                        })}
                         <section class="cards">
                             <div class="card stat"><div class="muted small">"Calls"</div><div class="big" data-test="total-calls">{w.usage.total_calls}</div></div>
                             <div class="card stat"><div class="muted small">"Errors"</div><div class="big" data-test="total-errors">{w.usage.total_errors}</div></div>
@@ -530,6 +551,7 @@ pub fn WebhookPage() -> impl IntoView {
                         <dl class="facts">
                             <dt>"Event types"</dt><dd><code>{hook.event_types.join(", ")}</code></dd>
                             <dt>"Timeout"</dt><dd>{format!("{} ms", hook.timeout_ms)}</dd>
+                            <dt>"Order"</dt><dd data-test="order">{if hook.ordered { "in order, one at a time" } else { "not ordered" }}</dd>
                             <dt>"Retry schedule"</dt><dd>{hook.retry_schedule.clone().map(|s| s.iter().map(|x| format!("{x} s")).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| "the global schedule".into())}</dd>
                             <dt>"Authentication"</dt><dd>{match &hook.auth { crate::models::WebhookAuthView::None => "none".to_owned(), crate::models::WebhookAuthView::Basic { username } => format!("basic, as {username}"), crate::models::WebhookAuthView::ApiKey { header } => format!("API key in {header}") }}</dd>
                             <Show when=move || can_write.get()>

@@ -744,6 +744,7 @@ async fn seed(
                 updated_at: Set(at),
                 retry_slot: Set(1),
                 pending_trigger: Set(None),
+                line_seq: Set(None),
             });
             atts.push(attempts::ActiveModel {
                 id: Set(uuid::Uuid::now_v7()),

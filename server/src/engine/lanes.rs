@@ -44,6 +44,9 @@ struct Lane {
     others: usize,
     /// The last request to this webhook failed: one request at a time until one succeeds.
     failing: bool,
+    /// The webhook delivers in order: one request at a time, each only once the one before it
+    /// succeeded and was recorded; after a failure, what waits here goes back to the line.
+    ordered: bool,
 }
 
 /// What this process holds of one webhook, for the claim.
@@ -71,7 +74,9 @@ impl Lanes {
     ) -> Vec<Claimed> {
         let mut state = self.lock();
         for c in leased {
-            state.lanes.entry(c.delivery.webhook_id).or_default().ready.push_back(c);
+            let lane = state.lanes.entry(c.delivery.webhook_id).or_default();
+            lane.ordered = c.place().is_some();
+            lane.ready.push_back(c);
         }
         let State { lanes, inactive, pauses } = &mut *state;
         let mut start = Vec::new();
@@ -81,7 +86,7 @@ impl Lanes {
             if inactive.contains(webhook) || pauses.get(webhook).is_some_and(|p| p.until > now) {
                 continue;
             }
-            let limit = if lane.failing { 1 } else { limit };
+            let limit = if lane.failing || lane.ordered { 1 } else { limit };
             while start.len() < room && lane.running + lane.others < limit {
                 let Some(next) = lane.ready.pop_front() else { break };
                 lane.running += 1;
@@ -97,7 +102,9 @@ impl Lanes {
     /// send any more (a lease that would run out during the request), whose ids go to
     /// `unusable` for their leases to be released; `hand_over` false (shutting down) always
     /// frees the slot. A request that failed hands over only when it was the webhook's last one
-    /// running: a failing webhook is probed one request at a time until one `succeeded`.
+    /// running: a failing webhook is probed one request at a time until one `succeeded`. In an
+    /// ordered lane, nothing is skipped: a failure, or a delivery not to send, gives back
+    /// everything behind it.
     pub fn finish(
         &self,
         webhook: Uuid,
@@ -111,13 +118,19 @@ impl Lanes {
         let active = !state.inactive.contains(&webhook) && !paused;
         let lane = state.lanes.entry(webhook).or_default();
         lane.failing = !succeeded;
-        if hand_over && active && (succeeded || lane.running <= 1) {
+        if hand_over && active && (succeeded || (lane.running <= 1 && !lane.ordered)) {
             while let Some(next) = lane.ready.pop_front() {
                 if usable(&next) {
                     return Some(next);
                 }
                 unusable.push(next.delivery.id);
+                if lane.ordered {
+                    break;
+                }
             }
+        }
+        if lane.ordered {
+            unusable.extend(lane.ready.drain(..).map(|c| c.delivery.id));
         }
         lane.running = lane.running.saturating_sub(1);
         None

@@ -160,7 +160,7 @@ impl Engine {
     /// then sends the next delivery of the same webhook that waits in its lane, in the slot
     /// the first one held, and so on. Returns when the lane has none (its slot is then free),
     /// once the recorder has taken the last attempt (its queue is bounded), not once it is
-    /// recorded.
+    /// recorded; except in an ordered webhook's line, where each waits for its record.
     async fn process(self: Arc<Self>, mut claimed: Claimed, recorder: mpsc::Sender<Attempted>) {
         loop {
             let webhook = claimed.delivery.webhook_id;
@@ -175,8 +175,19 @@ impl Engine {
                 self.release(vec![claimed.delivery.id]).await;
                 return;
             }
+            let ordered = claimed.place().is_some();
             let mut attempted = self.attempt(claimed).await;
             attempted.pause = self.back_pressure(webhook, &attempted).await;
+            let succeeded = attempted.sent.outcome == app::models::Outcome::Success;
+            let (unrecorded, recorded) = if ordered {
+                // The next one of a line goes only once this one's outcome is committed: after a
+                // crash, at most this one is sent again, never one after it before it.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                attempted.recorded = Some(tx);
+                (None, recorder.send(attempted).await.is_ok() && rx.await.unwrap_or(false))
+            } else {
+                (Some(attempted), true)
+            };
             // Only a delivery whose lease outlasts its request and half the margin is sent.
             let margin = self.settings.lease_margin / 2;
             let usable = |c: &Claimed| {
@@ -184,16 +195,17 @@ impl Engine {
                 let needed = chrono::Duration::from_std(needed).unwrap_or_default();
                 c.delivery.lease_expires_at.is_some_and(|e| e > app::db::now() + needed)
             };
-            let hand_over = !self.stopping.load(std::sync::atomic::Ordering::SeqCst);
+            let hand_over = !self.stopping.load(std::sync::atomic::Ordering::SeqCst) && recorded;
             let mut unusable = Vec::new();
-            let succeeded = attempted.sent.outcome == app::models::Outcome::Success;
             let next = self.lanes.finish(webhook, hand_over, succeeded, usable, &mut unusable);
             self.release(unusable).await;
-            // After the lane let go of it: counted as answered only once it is not running.
-            self.answered.insert(&attempted.claimed.delivery);
-            let delivery = attempted.claimed.delivery.id;
-            if recorder.send(attempted).await.is_err() {
-                self.answered.remove([delivery]); // the recorder is gone: only at shutdown
+            if let Some(attempted) = unrecorded {
+                // After the lane let go of it: counted as answered only once it is not running.
+                self.answered.insert(&attempted.claimed.delivery);
+                let delivery = attempted.claimed.delivery.id;
+                if recorder.send(attempted).await.is_err() {
+                    self.answered.remove([delivery]); // the recorder is gone: only at shutdown
+                }
             }
             if self.lanes.running_low(webhook, self.settings.webhook_concurrency) {
                 self.wakeup.notify_one();
@@ -249,7 +261,7 @@ impl Engine {
             },
             app::db::now(),
         );
-        Attempted { claimed, sent, decision, pause: None }
+        Attempted { claimed, sent, decision, pause: None, recorded: None }
     }
 
     /// The receiver's back-pressure: a 429 or 503 with `Retry-After`, or 429s in a row, pause
@@ -282,20 +294,27 @@ impl Engine {
     async fn record_all(self: Arc<Self>, mut queue: mpsc::Receiver<Attempted>) {
         let mut attempted = Vec::with_capacity(RECORD_BATCH);
         while queue.recv_many(&mut attempted, RECORD_BATCH).await > 0 {
+            let mut recorded = vec![true; attempted.len()];
             if let Err(e) = self.record_when_available(&attempted).await {
                 // One attempt the database refuses must not lose the others' records.
                 tracing::warn!(error = %e, attempts = attempted.len(), "cannot record attempts together; one by one");
-                for one in attempted.chunks(1) {
+                for (one, recorded) in attempted.chunks(1).zip(recorded.iter_mut()) {
                     let mut tries = 0;
                     while let Err(e) = self.record(one).await {
                         if tries == 5 {
                             // The lease expires and the delivery is sent again: at least once.
                             tracing::error!(error = %e, delivery = %one[0].claimed.delivery.id, "cannot record attempt");
+                            *recorded = false;
                             break;
                         }
                         tries += 1;
                         tokio::time::sleep(Duration::from_millis(200 * tries)).await;
                     }
+                }
+            }
+            for (a, recorded) in attempted.iter_mut().zip(recorded) {
+                if let Some(waiting) = a.recorded.take() {
+                    let _ = waiting.send(recorded);
                 }
             }
             self.answered.remove(attempted.drain(..).map(|a| a.claimed.delivery.id));
@@ -380,6 +399,11 @@ impl Engine {
                     }
                     Err(e) if self.health.failed(&e) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot hold deliveries of inactive webhooks"),
+                }
+                if let Err(e) = store::place_newly_ordered(&self.db).await {
+                    if !self.health.failed(&e) {
+                        tracing::warn!(error = %e, "cannot place deliveries in their webhooks' lines");
+                    }
                 }
             }
             let room = self.settings.max_in_flight.saturating_sub(tasks.len());

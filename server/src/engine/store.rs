@@ -2,7 +2,7 @@
 //! of attempts with everything they change (deliveries, usage, and on deactivation the webhook,
 //! its queue, the activity log, the emails and the operational event) in one transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use app::{
     db::{
@@ -37,6 +37,25 @@ impl Claimed {
     pub fn trigger(&self) -> AttemptTrigger {
         self.delivery.pending_trigger.unwrap_or(AttemptTrigger::Automatic)
     }
+
+    /// Its place in its webhook's line, when the webhook delivers in order.
+    pub fn place(&self) -> Option<i64> {
+        self.delivery.line_seq.filter(|_| self.webhook.ordered_since.is_some())
+    }
+}
+
+/// Of what a claim leased, the deliveries of lines it must give back: each line keeps the part
+/// of its stretch (`lines`, in order) that it leased without a gap from the head. Another
+/// process that leased some of the same stretch at once cannot have leased the head too, so
+/// it keeps nothing and never sends a delivery ahead of the one before it.
+fn out_of_line(lines: &HashMap<Uuid, Vec<Uuid>>, leased: &[deliveries::Model]) -> HashSet<Uuid> {
+    let got: HashSet<Uuid> = leased.iter().map(|d| d.id).collect();
+    let mut broken = HashSet::new();
+    for stretch in lines.values() {
+        let kept = stretch.iter().take_while(|id| got.contains(id)).count();
+        broken.extend(stretch[kept..].iter().filter(|id| got.contains(id)));
+    }
+    broken
 }
 
 pub struct ClaimLimits {
@@ -162,12 +181,24 @@ pub async fn claim(
             return 0;
         }
         let h = held.get(webhook_id).copied().unwrap_or_default();
-        let (limit, prefetch) = if f.failing { (1, 0) } else { (limits.per_webhook, limits.prefetch) };
-        let free = limit.saturating_sub(others.get(webhook_id).copied().unwrap_or(0) + h.running);
-        let want = if free == 0 && h.running == 0 {
-            0 // other processes hold every slot: leasing ahead would only keep these from them
+        let others = others.get(webhook_id).copied().unwrap_or(0);
+        let want = if f.ordered {
+            // An ordered webhook's line is leased by one process at a time, a stretch from its
+            // head, once nothing of it is leased anywhere (its last request is recorded).
+            let leased = in_flight.get(webhook_id).copied().unwrap_or(0);
+            if others + h.running + h.ready > 0 || leased > 0 {
+                0
+            } else {
+                limits.prefetch.max(1)
+            }
         } else {
-            (free + prefetch).saturating_sub(h.ready)
+            let (limit, prefetch) = if f.failing { (1, 0) } else { (limits.per_webhook, limits.prefetch) };
+            let free = limit.saturating_sub(others + h.running);
+            if free == 0 && h.running == 0 {
+                0 // other processes hold every slot: leasing ahead would only keep these from them
+            } else {
+                (free + prefetch).saturating_sub(h.ready)
+            }
         };
         match f.rate(limits.default_rate) {
             Some(rate) => want.min(rate.room(f.rate_tat_us, now_us)),
@@ -178,7 +209,12 @@ pub async fn claim(
     let rates: HashMap<Uuid, flow::Rate> =
         candidates.iter().filter_map(|c| Some((c.webhook_id, c.rate?))).collect();
 
-    // Oldest due first across webhooks, each within its free slots (the candidates are).
+    // Each line's stretch, in order: what this claim leases of it must start at its head.
+    let mut lines: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for c in candidates.iter().filter(|c| c.lined) {
+        lines.entry(c.webhook_id).or_default().push(c.id);
+    }
+    // The lines first, then oldest due first across webhooks, each within its free slots.
     let mut by_timeout: HashMap<i32, Vec<Uuid>> = HashMap::new();
     for c in candidates.into_iter().take(limits.batch) {
         by_timeout.entry(c.timeout_ms).or_default().push(c.id);
@@ -212,6 +248,13 @@ pub async fn claim(
             .await?;
         leased.extend(rows);
     }
+    if !lines.is_empty() {
+        let broken = out_of_line(&lines, &leased);
+        if !broken.is_empty() {
+            release_ids(db, worker, broken.iter().copied().collect()).await?;
+            leased.retain(|d| !broken.contains(&d.id));
+        }
+    }
     if leased.is_empty() {
         return Ok(Claim { leased: Vec::new(), others });
     }
@@ -240,6 +283,8 @@ pub async fn claim(
             Some(Claimed { delivery, webhook, event, send_at: None })
         })
         .collect();
+    // Lines in their order, the rest oldest due first: the order the lanes send them in.
+    leased.sort_by_key(|c| (c.place(), c.delivery.next_attempt_at));
     if leased.iter().any(|c| limited(&c.delivery.webhook_id)) {
         let unsendable = reserve_send_times(db, &mut leased, &rates, at).await?;
         if !unsendable.is_empty() {
@@ -258,28 +303,30 @@ async fn reserve_send_times(
     leased: &mut [Claimed],
     rates: &HashMap<Uuid, flow::Rate>,
     at: DateTime<Utc>,
-) -> Result<std::collections::HashSet<Uuid>, DbErr> {
-    leased.sort_by_key(|c| c.delivery.next_attempt_at);
+) -> Result<HashSet<Uuid>, DbErr> {
     let mut per_webhook: HashMap<Uuid, Vec<usize>> = HashMap::new();
     for (i, c) in leased.iter().enumerate() {
         if rates.contains_key(&c.delivery.webhook_id) {
             per_webhook.entry(c.delivery.webhook_id).or_default().push(i);
         }
     }
-    let mut unsendable = std::collections::HashSet::new();
+    let mut unsendable = HashSet::new();
     for (webhook, indexes) in per_webhook {
         let rate = rates[&webhook];
         // The clock now, not at the claim's start: a burst reserved "at the start" but sent
         // after the claim's statements would crowd the next second.
         let now_us = flow::micros(now());
         let times = flow::reserve(db, webhook, rate, indexes.len(), now_us).await?;
+        let mut line_stops = false;
         for (i, t) in indexes.into_iter().zip(times) {
             let c = &mut leased[i];
             // The request must end within its lease (two timeouts and the margin from `at`).
             let latest = at + chrono::Duration::milliseconds(i64::from(c.webhook.timeout_ms));
             let send_at = flow::from_micros(t);
-            if send_at > latest {
+            // In a line, what comes after an unsendable delivery waits for it.
+            if send_at > latest || line_stops {
                 unsendable.insert(c.delivery.id);
+                line_stops = c.place().is_some();
             }
             c.send_at = (send_at > at).then_some(send_at);
         }
@@ -312,12 +359,16 @@ struct Candidate {
     next_attempt_at: DateTime<Utc>,
     timeout_ms: i32,
     rate: Option<flow::Rate>,
+    /// Its webhook delivers in order: the candidate is part of a stretch from the line's head.
+    lined: bool,
 }
 
 /// What the claim reads of a webhook's flow control.
 struct WebhookFlow {
     /// Its last attempt failed.
     failing: bool,
+    /// It delivers in order (one line, one request at a time).
+    ordered: bool,
     paused_until: Option<DateTime<Utc>>,
     rate_limit: Option<i32>,
     rate_limit_burst: Option<i32>,
@@ -363,18 +414,21 @@ async fn due_candidates(
              FROM scheduled WHERE scheduled.id IS NOT NULL)
            SELECT w."id", w."timeout_ms", COALESCE(u."consecutive_errors", 0) AS "failures",
                   w."rate_limit", w."rate_limit_burst", COALESCE(u."rate_tat_us", 0) AS "rate_tat_us",
-                  u."paused_until"
+                  u."paused_until", w."ordered_since"
            FROM scheduled JOIN "webhooks" w ON w."id" = scheduled.id
            LEFT JOIN "webhook_usage" u ON u."webhook_id" = w."id"
            WHERE w."state" = {active}"#
     );
     let mut webhooks: Vec<(Uuid, i32, usize)> = Vec::new();
+    let mut lines: Vec<(Uuid, i32, usize)> = Vec::new();
     let mut rates: HashMap<Uuid, flow::Rate> = HashMap::new();
     for row in db.query_all_raw(Statement::from_sql_and_values(backend, scheduled, sql.values)).await? {
         let id: Uuid = row.try_get("", "id")?;
         let failures: i32 = row.try_get("", "failures")?;
+        let ordered_since: Option<DateTime<Utc>> = row.try_get("", "ordered_since")?;
         let flow = WebhookFlow {
             failing: failures > 0,
+            ordered: ordered_since.is_some(),
             paused_until: row.try_get("", "paused_until")?,
             rate_limit: row.try_get("", "rate_limit")?,
             rate_limit_burst: row.try_get("", "rate_limit_burst")?,
@@ -382,7 +436,12 @@ async fn due_candidates(
         };
         let free = want(&id, &flow);
         if free > 0 {
-            webhooks.push((id, row.try_get("", "timeout_ms")?, free));
+            let wanted = (id, row.try_get("", "timeout_ms")?, free);
+            if flow.ordered {
+                lines.push(wanted)
+            } else {
+                webhooks.push(wanted)
+            }
             if let Some(rate) = flow.rate(default_rate) {
                 rates.insert(id, rate);
             }
@@ -417,11 +476,54 @@ async fn due_candidates(
                 next_attempt_at: row.try_get("", "next_attempt_at")?,
                 timeout_ms: timeouts.get(&webhook_id).copied().unwrap_or(15_000),
                 rate: rates.get(&webhook_id).copied(),
+                lined: false,
             });
         }
     }
     candidates.sort_by_key(|c| c.next_attempt_at);
-    Ok(candidates)
+    // The lines first (a few deliveries each), each in its order.
+    let mut lined = Vec::new();
+    for (webhook_id, timeout_ms, free) in lines {
+        for (id, next_attempt_at) in line_stretch(db, webhook_id, free, at).await? {
+            let rate = rates.get(&webhook_id).copied();
+            lined.push(Candidate { id, webhook_id, next_attempt_at, timeout_ms, rate, lined: true });
+        }
+    }
+    lined.extend(candidates);
+    Ok(lined)
+}
+
+/// The stretch of an ordered webhook's line that may go now: from its head, at most `limit`
+/// deliveries, up to the first one not due or leased. Nothing while the line is blocked by a
+/// failed delivery, read in the same statement as the line, so that a failure recorded
+/// meanwhile is never missed (its delivery would have left the line and let the next one go).
+async fn line_stretch(
+    db: &DatabaseConnection,
+    webhook_id: Uuid,
+    limit: usize,
+    at: DateTime<Utc>,
+) -> Result<Vec<(Uuid, DateTime<Utc>)>, DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = db.get_database_backend();
+    let mut sql = SqlValues::new(backend);
+    let (webhook, limit) = (sql.push(webhook_id.into()), sql.push((limit as i64).into()));
+    let statement = format!(
+        r#"SELECT d."id", d."next_attempt_at", d."lease_expires_at" FROM "deliveries" d
+           WHERE d."webhook_id" = {webhook} AND d."line_seq" IS NOT NULL AND d."next_attempt_at" IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM "webhook_usage" u JOIN "deliveries" b ON b."id" = u."line_blocked_by"
+                             WHERE u."webhook_id" = {webhook} AND b."status" = 'failed')
+           ORDER BY d."line_seq" LIMIT {limit}"#
+    );
+    let mut stretch = Vec::new();
+    for row in db.query_all_raw(Statement::from_sql_and_values(backend, statement, sql.values)).await? {
+        let next_attempt_at: DateTime<Utc> = row.try_get("", "next_attempt_at")?;
+        let lease: Option<DateTime<Utc>> = row.try_get("", "lease_expires_at")?;
+        if next_attempt_at > at || lease.is_some_and(|l| l > at) {
+            break;
+        }
+        stretch.push((row.try_get("", "id")?, next_attempt_at));
+    }
+    Ok(stretch)
 }
 
 /// Values bound to a hand-written statement, with the placeholder each backend expects.
@@ -455,13 +557,15 @@ pub struct Deactivated {
 }
 
 /// A request that went out, and what the policy decided after it: one attempt to record.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Attempted {
     pub claimed: Claimed,
     pub sent: Sent,
     pub decision: Decision,
     /// The receiver asked Herald to leave the whole webhook alone until then, and why.
     pub pause: Option<(DateTime<Utc>, String)>,
+    /// Told whether the attempt was recorded (a delivery of an ordered webhook waits for it).
+    pub recorded: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 /// Records a batch of attempts and applies their decisions in one transaction: the attempt rows
@@ -716,6 +820,8 @@ struct UsageChange {
     last_error: Option<(String, DateTime<Utc>)>,
     /// The latest pause the receiver asked for in this batch.
     pause: Option<(DateTime<Utc>, String)>,
+    /// A delivery of an ordered webhook that ended failed: it blocks the line behind it.
+    blocked_by: Option<Uuid>,
 }
 
 impl UsageChange {
@@ -765,6 +871,9 @@ impl UsageChange {
                 .col_expr(C::LastError, Expr::value(error.clone()))
                 .col_expr(C::LastErrorAt, Expr::value(*at));
         }
+        if let Some(delivery) = self.blocked_by {
+            update = update.col_expr(C::LineBlockedBy, Expr::value(delivery));
+        }
         if let Some((until, reason)) = &self.pause {
             update = update
                 .col_expr(C::PausedUntil, Expr::value(*until))
@@ -775,7 +884,9 @@ impl UsageChange {
     }
 }
 
-/// One usage change per webhook, in the order the webhooks first appear in the batch.
+/// One usage change per webhook, by webhook id: every transaction that updates several usage
+/// rows (this one, and storing events for ordered webhooks) locks them in that order, so none
+/// waits for another crosswise (a deadlock on PostgreSQL).
 fn usage_changes(batch: &[Attempted]) -> Vec<(Uuid, UsageChange)> {
     let mut changes: Vec<(Uuid, UsageChange)> = Vec::new();
     for a in batch {
@@ -788,12 +899,16 @@ fn usage_changes(batch: &[Attempted]) -> Vec<(Uuid, UsageChange)> {
             }
         };
         changes[i].1.add(&a.sent);
+        if a.claimed.place().is_some() && a.decision.status == DeliveryStatus::Failed {
+            changes[i].1.blocked_by = Some(a.claimed.delivery.id);
+        }
         if let Some(pause) = &a.pause {
             if changes[i].1.pause.as_ref().is_none_or(|(until, _)| *until < pause.0) {
                 changes[i].1.pause = Some(pause.clone());
             }
         }
     }
+    changes.sort_by_key(|(id, _)| *id);
     changes
 }
 
@@ -926,6 +1041,28 @@ pub async fn hold_inactive(db: &DatabaseConnection) -> Result<(u64, Vec<Uuid>), 
         .await?
         .rows_affected;
     Ok((held, inactive))
+}
+
+/// Events stored while a webhook's ordering was being switched on (on PostgreSQL, their
+/// transaction read the webhook just before) left deliveries without a place in its line,
+/// which nothing would send. For two minutes after the switch, this sweep (every second, with
+/// the one above) gives them their places; later there can be none.
+pub async fn place_newly_ordered(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let recent: Vec<Uuid> = webhooks::Entity::find()
+        .select_only()
+        .column(webhooks::Column::Id)
+        .filter(webhooks::Column::OrderedSince.gt(now() - chrono::Duration::minutes(2)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut placed = 0;
+    for webhook_id in recent {
+        let _turn = app::db::sqlite_write_turn(db).await;
+        let txn = app::db::begin_write(db).await?;
+        placed += app::db::lines::number_unplaced(&txn, webhook_id).await?;
+        txn.commit().await?;
+    }
+    Ok(placed)
 }
 
 /// Gives back the claims of this process (on shutdown, for requests that did not finish), so

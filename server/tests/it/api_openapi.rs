@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/webhooks/{id}/rotate-secret", "post"),
     ("/webhooks/{id}/usage", "get"),
     ("/webhooks/{id}/reactivate", "post"),
+    ("/webhooks/{id}/line/skip", "post"),
     ("/events", "get"),
     ("/events", "post"),
     ("/deliveries", "get"),

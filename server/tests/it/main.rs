@@ -15,6 +15,7 @@ mod flow;
 mod metrics;
 mod migrations;
 mod notices;
+mod ordered;
 mod retention;
 mod security;
 mod sign_in;

@@ -27,6 +27,8 @@ pub struct Model {
     pub retry_slot: i32,
     /// What asked for the next attempt when it was not the schedule: a re-send or a bulk job.
     pub pending_trigger: Option<AttemptTrigger>,
+    /// Its place in its webhook's line, when the webhook delivers in order (`None` otherwise).
+    pub line_seq: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

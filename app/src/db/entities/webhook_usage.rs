@@ -21,6 +21,11 @@ pub struct Model {
     /// nothing is sent to this webhook before then.
     pub paused_until: Option<DateTimeUtc>,
     pub pause_reason: Option<String>,
+    /// The last place given in this webhook's line (ordered delivery).
+    pub line_seq: i64,
+    /// The delivery of an ordered webhook that failed last: while it is still failed, nothing
+    /// behind it in the line is sent, until it is re-sent or a person skips it.
+    pub line_blocked_by: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

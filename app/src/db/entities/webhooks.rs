@@ -37,6 +37,9 @@ pub struct Model {
     pub rate_limit: Option<i32>,
     /// Requests that may go at once after a quiet spell; `rate_limit` when absent.
     pub rate_limit_burst: Option<i32>,
+    /// Ordered delivery since then: one request at a time, in the order events were accepted,
+    /// and a failed delivery blocks the ones behind it. `None`: not ordered.
+    pub ordered_since: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
         .route("/webhooks/{id}/usage", get(webhooks::usage))
         .route("/webhooks/{id}/reactivate", post(webhooks::reactivate))
+        .route("/webhooks/{id}/line/skip", post(webhooks::skip_blocked))
         .route("/events", get(events::list).post(events::create))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/retry", post(deliveries::bulk_retry))

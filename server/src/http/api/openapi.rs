@@ -33,7 +33,7 @@ pub struct EventInput {
     paths(
         super::health,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
-        webhooks::secret, webhooks::rotate_secret, webhooks::usage, webhooks::reactivate,
+        webhooks::secret, webhooks::rotate_secret, webhooks::usage, webhooks::reactivate, webhooks::skip_blocked,
         events::create, events::list,
         deliveries::list, deliveries::get, deliveries::retry, deliveries::bulk_retry,
         jobs::get,

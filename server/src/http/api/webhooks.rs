@@ -193,3 +193,41 @@ pub async fn reactivate(
             .ok_or_else(|| missing(id))?;
     Ok(Json(Reactivated { webhook, recovered_deliveries: recovered }))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRequest {
+    /// The failed delivery that blocks the line, as `GET /webhooks/{id}/usage` names it
+    /// (`line_blocked_by`): a skip never lets the line past a delivery the caller did not see.
+    delivery_id: app::models::DeliveryId,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Skipped {
+    skipped: app::models::DeliveryId,
+    /// Deliveries in the line behind it, now on their way.
+    waiting: u64,
+}
+
+/// `POST /api/v1/webhooks/{id}/line/skip`: an ordered webhook's line goes on past the failed
+/// delivery that blocks it. The delivery stays failed and can still be re-sent; the activity log
+/// records who skipped it.
+#[utoipa::path(post, operation_id = "skip_blocked_delivery", path = "/webhooks/{id}/line/skip", tag = "webhooks", params(("id" = String, Path)), request_body = SkipRequest,
+    responses((status = 200, description = "Skipped", body = Skipped), (status = 404, description = "No such resource", body = Problem), (status = 409, description = "The webhook is not ordered, or that delivery does not block its line; `detail` says which", body = Problem), (status = 422, description = "Invalid input", body = Problem)))]
+pub async fn skip_blocked(
+    State(state): State<AppState>,
+    Extension(principal): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<SkipRequest>,
+) -> Result<Json<Skipped>, Problem> {
+    use db::lines::SkipRefused;
+    let id = parse_id(&id)?;
+    match db::lines::skip(&state.db, id, request.delivery_id, &principal.actor()).await? {
+        Ok(waiting) => {
+            state.wakeup.notify_one();
+            Ok(Json(Skipped { skipped: request.delivery_id, waiting }))
+        }
+        Err(SkipRefused::NoWebhook) => Err(missing(id)),
+        Err(refused) => Err(Problem::conflict(refused.describe(request.delivery_id))),
+    }
+}

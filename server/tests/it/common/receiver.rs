@@ -44,6 +44,10 @@ struct Inner {
     down_answer: Mutex<Option<(u16, Option<String>)>>,
     hanging: AtomicUsize,
     max_hanging: AtomicUsize,
+    /// `/flaky`: per payload `n`, how many more requests to answer 500.
+    failures: Mutex<HashMap<i64, usize>>,
+    /// `/flaky`: every request's payload `n` and the status answered, in arrival order.
+    flaky: Mutex<Vec<(i64, u16)>>,
 }
 
 #[derive(Clone)]
@@ -73,6 +77,7 @@ impl Receiver {
             .route("/hang", post(hang))
             .route("/switch", post(switch))
             .route("/big/{bytes}", post(big))
+            .route("/flaky/{ms}", post(flaky))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
         let addr = listener.local_addr().expect("receiver addr");
@@ -117,6 +122,16 @@ impl Receiver {
         (self.inner.hanging.load(Ordering::SeqCst), self.inner.max_hanging.load(Ordering::SeqCst))
     }
 
+    /// `/flaky` answers the event whose payload has `"n": n` with 500, `times` times.
+    pub fn fail(&self, n: i64, times: usize) {
+        self.inner.failures.lock().unwrap().insert(n, times);
+    }
+
+    /// `/flaky`'s requests in arrival order: each payload's `n` and the status answered.
+    pub fn flaky_log(&self) -> Vec<(i64, u16)> {
+        self.inner.flaky.lock().unwrap().clone()
+    }
+
     /// Lets every `/hang` request (now and later) answer 200.
     pub fn release_hung(&self) {
         let _ = self.release.send(true);
@@ -147,6 +162,23 @@ async fn status(
         res.headers_mut().insert("retry-after", after.parse().unwrap());
     }
     res
+}
+
+/// Sleeps `ms`, then answers 500 while the payload's `n` has failures left (see `fail`), else 200.
+async fn flaky(State(s): State<Shared>, Path(ms): Path<u64>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    record(&s, format!("/flaky/{ms}"), headers, body.clone());
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    let n =
+        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["n"].as_i64()).unwrap_or(-1);
+    let status = match s.inner.failures.lock().unwrap().get_mut(&n) {
+        Some(left) if *left > 0 => {
+            *left -= 1;
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        _ => StatusCode::OK,
+    };
+    s.inner.flaky.lock().unwrap().push((n, status.as_u16()));
+    status
 }
 
 async fn redirect(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
