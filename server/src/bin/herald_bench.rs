@@ -73,6 +73,9 @@ enum Bench {
         /// Closed-loop runs to one webhook, one after another on the same database.
         #[arg(long, default_value_t = 1)]
         runs: usize,
+        /// Also a closed loop of `events / 10` to an ordered webhook (one request at a time).
+        #[arg(long)]
+        ordered: bool,
     },
     /// A backlog after downtime: due deliveries for one webhook seeded before Herald starts,
     /// drained while a second, healthy webhook gets an open loop of fresh events.
@@ -122,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
     println!("database: {}", if cli.postgres { "PostgreSQL" } else { "SQLite" });
     println!("machine: {} CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let result = match cli.command {
-        Bench::Delivery { events, concurrency, rate, duration, herald, seed_log, runs } => {
+        Bench::Delivery { events, concurrency, rate, duration, herald, seed_log, runs, ordered } => {
             let herald =
                 herald.unwrap_or_else(|| std::env::current_exe().expect("own path").with_file_name("herald"));
             if seed_log > 0 {
@@ -131,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
                 seed(&db, seed_log, 100).await?;
                 db.close().await?;
             }
-            let shape = Shape { n: events, concurrency, rate, duration, runs };
+            let shape = Shape { n: events, concurrency, rate, duration, runs, ordered };
             delivery(&herald, &database_url, shape).await
         }
         Bench::Backlog { deliveries, seed_log, rate, herald } => {
@@ -370,6 +373,7 @@ struct Shape {
     rate: u32,
     duration: u64,
     runs: usize,
+    ordered: bool,
 }
 
 /// CPU seconds (user + system) used so far by Herald and, on PostgreSQL, by every server
@@ -407,7 +411,7 @@ fn cpu_per_delivery(before: (f64, f64), after: (f64, f64), deliveries: usize) ->
 }
 
 async fn delivery(bin: &std::path::Path, database_url: &str, shape: Shape) -> anyhow::Result<()> {
-    let Shape { n, concurrency, rate, duration, runs } = shape;
+    let Shape { n, concurrency, rate, duration, runs, ordered } = shape;
     let (rx_addr, arrivals) = start_receiver().await?;
     let hook = format!("http://{rx_addr}/hook");
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
@@ -434,7 +438,10 @@ async fn delivery(bin: &std::path::Path, database_url: &str, shape: Shape) -> an
         let client = client.clone();
         let url = format!("{}/api/v1/webhooks", herald.base);
         let key = key.clone();
-        let body = json!({"name": name, "url": hook, "event_types": [types]});
+        let mut body = json!({"name": name, "url": hook, "event_types": [types]});
+        if types == "ordered.*" {
+            body["ordered"] = json!(true);
+        }
         async move {
             let res = client.post(url).bearer_auth(key).json(&body).send().await?;
             anyhow::ensure!(res.status() == 201, "create webhook: {}", res.status());
@@ -445,6 +452,9 @@ async fn delivery(bin: &std::path::Path, database_url: &str, shape: Shape) -> an
     for i in 0..10 {
         webhook(format!("fan-{i}"), "fan.*").await?;
     }
+    if ordered {
+        webhook("ordered".into(), "ordered.*").await?;
+    }
     // Warm-up: connections, statements, caches.
     let warm: Vec<_> = (0..50).map(|i| json!({"type": "one.warm", "payload": {"i": i}})).collect();
     let (accepted, _) = post_all(&client, &events_url, &key, warm, concurrency).await?;
@@ -453,6 +463,9 @@ async fn delivery(bin: &std::path::Path, database_url: &str, shape: Shape) -> an
     let pid = herald.child.id();
     let mut shapes = vec![("1 webhook", "one.tick", 1usize, n); runs];
     shapes.push(("fan-out to 10 webhooks", "fan.tick", 10, n / 10));
+    if ordered {
+        shapes.push(("an ordered webhook", "ordered.tick", 1, n / 10));
+    }
     for (run, (label, event_type, per_event, count)) in shapes.into_iter().enumerate() {
         let cpu = cpu_seconds(pid);
         let bodies: Vec<_> = (0..count)
