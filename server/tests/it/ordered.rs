@@ -106,6 +106,8 @@ async fn a_failed_delivery_blocks_its_line_until_skipped_or_re_sent(backend: Bac
         .webhook(json!({"name": "ledger", "url": rx.url("/flaky/0"), "event_types": ["ledger.*"],
                         "ordered": true, "retry_schedule": [0, 1]}))
         .await;
+    // Another webhook, not ordered, gets the same events: a blocked line never holds it back.
+    api.webhook(json!({"name": "audit", "url": rx.url("/ok"), "event_types": ["ledger.*"]})).await;
     let usage = || async { api.get(&format!("/webhooks/{id}/usage")).await };
     let blocked = |n: i64| {
         let (api, id) = (api.clone(), id.clone());
@@ -144,6 +146,7 @@ async fn a_failed_delivery_blocks_its_line_until_skipped_or_re_sent(backend: Bac
     }
     quiet().await;
     assert_eq!(succeeded(&rx), [0, 1], "nothing behind the failed delivery went");
+    assert_eq!(rx.received_at("/ok").len(), 5, "the other webhook got all five meanwhile");
     let u = usage().await;
     assert_eq!(
         (u["line_blocked_by"].as_str(), u["line_waiting"].as_u64()),
@@ -202,6 +205,28 @@ async fn a_failed_delivery_blocks_its_line_until_skipped_or_re_sent(backend: Bac
     assert_eq!(recovered["recovered_deliveries"], 3, "8 (failed), 9 and 10 (held)");
     eventually("8, 9 and 10 after the recovery", Duration::from_secs(10), || async {
         (succeeded(&rx) == [0, 1, 3, 4, 5, 6, 7, 8, 9, 10]).then_some(())
+    })
+    .await;
+
+    // D: event 11 fails twice; 12 and 13 are held; reactivated without recovery, a bulk re-send
+    // of everything since then sends 11 first, then 12 and 13.
+    rx.fail(11, 2);
+    let since = chrono::Utc::now();
+    api.event("ledger.entry", json!({"n": 11})).await;
+    blocked(11).await;
+    for n in 12..14 {
+        api.event("ledger.entry", json!({"n": n})).await;
+    }
+    api.post(&format!("/webhooks/{id}/reactivate"), json!({})).await;
+    let job = api
+        .post(
+            "/deliveries/retry",
+            json!({"webhook_id": id, "status": ["failed", "held"], "since": since.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(job["matching"], 3, "11 (failed), 12 and 13 (held): {job}");
+    eventually("11, 12 and 13 after the bulk re-send", Duration::from_secs(10), || async {
+        (succeeded(&rx) == [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]).then_some(())
     })
     .await;
     let u = usage().await;
