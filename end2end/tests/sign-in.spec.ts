@@ -13,7 +13,7 @@ test("signing in through the real page shows the empty delivery log", async ({ p
   await expect(page.getByTestId("current-user")).toHaveText(ADMIN_EMAIL);
 
   const table = page.getByTestId("delivery-table");
-  for (const column of ["Webhook", "Event", "Status", "Response code", "Attempted at", "Duration", "Actions"]) {
+  for (const column of ["Webhook", "Event", "Status", "Result", "Attempted at", "Duration", "Actions"]) {
     await expect(table.getByRole("columnheader", { name: column })).toBeVisible();
   }
   await expect(page.getByTestId("delivery-log-empty")).toContainText("No deliveries yet");

@@ -36,7 +36,7 @@ test("troubleshoot a 500: filter failed, find it, read the response body, check 
   await expect(page).toHaveURL(/status=failed/);
   const rows = page.getByTestId("delivery-row");
   await expect(rows).toHaveCount(1);
-  await expect(rows.first().getByTestId("response-code")).toHaveText("500");
+  await expect(rows.first().getByTestId("result")).toHaveText("HTTP 500");
   await expect(rows.first()).toContainText("Billing");
 
   // The view is in the URL: a reload (or a shared link) shows the same rows.
@@ -54,15 +54,33 @@ test("troubleshoot a 500: filter failed, find it, read the response body, check 
   await expect(request).toContainText(rx.url("/fail"));
   await page.screenshot({ path: path.join(shots, "delivery-detail.png"), fullPage: true });
 
-  // The failure deactivated the webhook: a re-send is refused with the reason, until it is
-  // reactivated; then the new attempt's result shows up without a reload.
-  await page.getByTestId("resend").click();
-  await expect(page.getByTestId("resend-feedback")).toContainText("until it is reactivated");
-  await api(baseURL!, "POST", `/webhooks/${bad.id}/reactivate`, {});
+  // The failure deactivated the webhook, and an event since is held: no dead-end Re-send, but an
+  // offer to reactivate and re-send that says what else would go. After it, the new attempt's
+  // result shows up without a reload.
+  await api(baseURL!, "POST", "/events", { type: "invoice.paid", payload: { invoice: "INV-43", amount: 5 } });
+  await until("the second invoice held", async () => (await deliveriesOf(baseURL!, bad.id)).some((d) => d.status === "held"));
   await page.reload();
-  await page.getByTestId("resend").click();
-  await expect(page.getByTestId("resend-feedback")).toContainText("New attempt: 500");
+  await expect(page.getByTestId("resend")).toHaveCount(0);
+  const offer = page.getByTestId("reactivate-resend");
+  await expect(offer).toContainText("was deactivated after too many errors");
+  await expect(offer).toContainText("Also send its 1 held and 0 failed deliveries since");
+  await expect(offer.getByTestId("also-recover")).toBeChecked();
+  await offer.getByTestId("reactivate-and-resend").click();
+  await expect(page.getByTestId("resend-feedback")).toContainText(
+    "Webhook reactivated; 1 other held or failed delivery is being sent again. New attempt: 500");
   await expect(page.getByTestId("attempt")).toHaveCount(2);
+  await until("the held invoice sent too", async () =>
+    rx.received.some((r) => r.path === "/fail" && r.body.includes("INV-43")));
+
+  // Find a delivery by its id, and by its event's id (what support is given first).
+  const failed = (await deliveriesOf(baseURL!, bad.id)).find((d) => d.status === "failed" || d.attempt_count > 0)!;
+  await open(page, "/");
+  for (const id of [failed.id, failed.event_id]) {
+    await page.getByTestId("log-search").fill(id);
+    await page.getByTestId("log-search").press("Enter");
+    await expect(page.getByTestId("delivery-row")).toHaveCount(1);
+    await expect(page.getByTestId("delivery-row").first()).toContainText("Billing");
+  }
 
   // Search by webhook name, then by event type.
   await open(page, "/");
@@ -122,6 +140,8 @@ test("deactivate and reactivate a webhook, recovering what was held", async ({ p
   });
 
   await signIn(page);
+  // Every page says which webhooks are deactivated.
+  await expect(page.getByTestId("deactivated-banner").getByRole("link", { name: "CRM" })).toBeVisible();
   await page.getByRole("link", { name: "Webhooks" }).click();
   const row = page.getByTestId("webhook-row").filter({ hasText: "CRM" });
   await expect(row.getByTestId("webhook-state")).toHaveText("Too many errors");
@@ -137,6 +157,9 @@ test("deactivate and reactivate a webhook, recovering what was held", async ({ p
   rx.down = false;
   await open(page, `/webhooks/${crm.id}`);
   await expect(page.getByTestId("recover")).toBeChecked();
+  // Reactivate says what recovery would send: the three, held or failed.
+  const counts = (await page.getByTestId("recover-counts").textContent())!.match(/(\d+) held and (\d+) failed/)!;
+  expect(Number(counts[1]) + Number(counts[2])).toBe(3);
   await page.getByTestId("recover-since").fill(new Date(Date.now() - 3600_000).toISOString().slice(0, 16));
   await page.getByTestId("reactivate").click();
   await expect(page.getByTestId("notice")).toContainText("3 held or failed deliveries are being sent again");
@@ -144,6 +167,7 @@ test("deactivate and reactivate a webhook, recovering what was held", async ({ p
   await page.reload();
   await expect(page.getByTestId("webhook-state").first()).toHaveText("Active");
   await expect(page.getByTestId("mark").filter({ hasText: "Success" })).toHaveCount(3);
+  await expect(page.getByTestId("deactivated-banner").getByRole("link", { name: "CRM" })).toHaveCount(0);
 });
 
 test("a viewer sees everything but cannot retry", async ({ page, baseURL }) => {
@@ -282,13 +306,66 @@ test("an ordered webhook blocked by a failed delivery: the page names it, and Sk
   await expect(page.getByTestId("ordered")).toBeChecked();
 });
 
+test("destructive actions ask first: Stop, Rotate (with the old secret's grace period), Revoke", async ({ page, baseURL }) => {
+  const w = await api(baseURL!, "POST", "/webhooks", { name: "Careful", url: rx.url("/ok"), event_types: ["careful.*"] });
+  await signIn(page);
+  await open(page, `/webhooks/${w.id}`);
+  // A test event goes to this webhook alone (it subscribes to careful.* only) and is a delivery
+  // like any other.
+  await page.getByTestId("send-test").click();
+  await expect(page.getByTestId("notice")).toContainText("Test event sent");
+  await until("the test event delivered", async () =>
+    (await deliveriesOf(baseURL!, w.id)).some((d) => d.event_type === "herald.test" && d.status === "succeeded"));
+  expect(rx.received.some((r) => r.body.includes(w.id) && r.body.includes("herald.test"))).toBe(true);
+  // Stop: declined, nothing changes; confirmed, the webhook stops.
+  page.once("dialog", (d) => d.dismiss());
+  await page.getByTestId("stop-webhook").click();
+  await expect(page.getByTestId("notice")).not.toContainText("stopped");
+  expect((await api(baseURL!, "GET", `/webhooks/${w.id}`)).state).toBe("active");
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("stop-webhook").click();
+  await expect(page.getByTestId("notice")).toContainText("Careful is now stopped");
+  expect((await api(baseURL!, "GET", `/webhooks/${w.id}`)).state).toBe("stopped");
+  // Rotate: the old secret's grace period is chosen, and the dialog says it.
+  const before = (await api(baseURL!, "GET", `/webhooks/${w.id}/secret`)).secret;
+  await page.getByTestId("grace").selectOption("1");
+  let asked = "";
+  page.once("dialog", (d) => { asked = d.message(); d.dismiss(); });
+  await page.getByTestId("rotate-secret").click();
+  await expect.poll(() => asked).toContain("within 1 hours");
+  expect((await api(baseURL!, "GET", `/webhooks/${w.id}/secret`)).secret).toBe(before);
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("rotate-secret").click();
+  await expect(page.getByTestId("notice")).toHaveText("New secret; the old one keeps signing beside it for 1 hours.");
+  expect((await api(baseURL!, "GET", `/webhooks/${w.id}/secret`)).secret).not.toBe(before);
+  // Revoke: declined, the key stays; confirmed, it is revoked and its "shown once" text goes.
+  await open(page, "/settings");
+  await page.getByLabel("New key's name").fill("temporary");
+  await page.getByTestId("create-key").click();
+  await expect(page.getByTestId("new-key")).toContainText("Shown once");
+  const row = page.getByTestId("key-row").filter({ hasText: "temporary" });
+  page.once("dialog", (d) => d.dismiss());
+  await row.getByTestId("revoke").click();
+  await expect(row.getByTestId("revoke")).toBeVisible();
+  page.once("dialog", (d) => d.accept());
+  await row.getByTestId("revoke").click();
+  await expect(row).toContainText("revoked");
+  await expect(page.getByTestId("new-key")).toHaveCount(0);
+});
+
 test("dashboard and settings: failing webhooks first, retention validation, activity", async ({ page, baseURL }) => {
   const w = await api(baseURL!, "POST", "/webhooks", { name: "Dash", url: rx.url("/fail"), event_types: ["dash.*"] });
   await api(baseURL!, "POST", "/events", { type: "dash.tick", payload: {} });
   await until("failed", async () => (await deliveriesOf(baseURL!, w.id))[0]?.status === "failed");
+  // The failure deactivated it: the next event is held, and the dashboard counts what is held.
+  await api(baseURL!, "POST", "/events", { type: "dash.tick", payload: {} });
+  await until("held", async () => (await deliveriesOf(baseURL!, w.id))[0]?.status === "held");
+  const held = (await api(baseURL!, "GET", "/deliveries?status=held&limit=250")).items.length;
+  expect(held).toBeGreaterThan(0);
   await signIn(page);
   await page.getByRole("link", { name: "Dashboard" }).click();
   await expect(page.getByTestId("success-rate").first()).toContainText("%");
+  await expect(page.getByTestId("held")).toHaveText(String(held));
   await expect(page.getByTestId("dashboard-webhooks").getByRole("row").nth(1)).toContainText("Too many errors");
   await page.screenshot({ path: path.join(shots, "dashboard.png"), fullPage: true });
 

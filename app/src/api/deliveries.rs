@@ -50,6 +50,47 @@ pub async fn retry_delivery(id: DeliveryId) -> Result<DeliveryRow, AppError> {
     }
 }
 
+/// A re-send of a delivery whose webhook is not active (admins only): reactivates the webhook,
+/// with `recover` also queueing its held and failed deliveries since its first failure, then
+/// re-sends this one. Answers how many others were queued.
+#[server(prefix = "/rpc", endpoint = "reactivate_and_resend")]
+pub async fn reactivate_and_resend(id: DeliveryId, recover: bool) -> Result<u64, AppError> {
+    use crate::db::{
+        deliveries::{retry, RetryError},
+        entities::{deliveries, webhooks},
+    };
+    use sea_orm::EntityTrait;
+
+    let user = crate::auth::current_admin().await?;
+    let state = state();
+    let db = &state.db;
+    let (_, webhook) = deliveries::Entity::find_by_id(id.0)
+        .find_also_related(webhooks::Entity)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound("This delivery".into()))?;
+    let webhook = webhook.ok_or_else(|| AppError::NotFound("Its webhook".into()))?;
+    let since = match recover {
+        true => Some(crate::db::webhooks::recover_from(db, &webhook).await?),
+        false => None,
+    };
+    let actor = format!("user {}", user.email);
+    let id_of_webhook = crate::models::WebhookId(webhook.id);
+    let (_, recovered) = crate::db::webhooks::reactivate(db, id_of_webhook, since, &actor)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Its webhook".into()))?;
+    let requeued_with_it = match retry(db, id, crate::models::AttemptTrigger::Manual).await {
+        Ok(_) => false,
+        // Recovery queued it already (a failed delivery since the first failure).
+        Err(RetryError::Queued) => true,
+        Err(RetryError::NotFound) => return Err(AppError::NotFound("This delivery".into())),
+        Err(RetryError::Db(e)) => return Err(e.into()),
+        Err(e) => return Err(AppError::Conflict(e.to_string())),
+    };
+    state.wakeup.notify_one();
+    Ok(recovered.saturating_sub(u64::from(requeued_with_it)))
+}
+
 /// Counts (`start: false`) or starts (`start: true`, admins only) a bulk re-send.
 #[server(prefix = "/rpc", endpoint = "bulk_retry")]
 pub async fn bulk_retry(filter: BulkRetryFilter, start: bool) -> Result<BulkRetryAccepted, AppError> {

@@ -2,12 +2,22 @@ use leptos::prelude::*;
 
 use crate::{error::AppError, models::CurrentUser};
 
-/// Why Herald cannot accept or deliver events right now (the database cannot be read or
-/// written), or None while all is well: the same check as `GET /api/v1/health`.
+/// What every page says at its top: why Herald cannot accept or deliver events right now (the
+/// database cannot be read or written: the same check as `GET /api/v1/health`), and, for a
+/// signed-in user, the webhooks deactivated after too many errors.
 #[server(prefix = "/rpc", endpoint = "health")]
-pub async fn get_health_problem() -> Result<Option<String>, AppError> {
+pub async fn get_banners() -> Result<crate::models::Banners, AppError> {
     let state = super::state();
-    Ok(crate::db::health::check(&state.db, &state.db_health).await.err())
+    if let Err(why) = crate::db::health::check(&state.db, &state.db_health).await {
+        return Ok(crate::models::Banners { database: Some(why), deactivated: Vec::new() });
+    }
+    if crate::auth::current_user().await.is_err() {
+        return Ok(Default::default());
+    }
+    Ok(crate::models::Banners {
+        database: None,
+        deactivated: crate::db::webhooks::deactivated(&state.db).await?,
+    })
 }
 
 #[server(prefix = "/rpc", endpoint = "current_user")]

@@ -20,12 +20,13 @@ pub async fn list_webhooks() -> Result<Vec<WebhookWithUsage>, AppError> {
     Ok(crate::db::webhooks::list_with_usage(&state().db).await?)
 }
 
-/// A webhook, its usage and its last `limit` deliveries (newest first).
+/// A webhook, its usage, its last `limit` deliveries (newest first), whether there are more, and
+/// (when it is not active) what reactivating it with recovery would send.
 #[server(prefix = "/rpc", endpoint = "get_webhook")]
 pub async fn get_webhook(
     id: WebhookId,
     limit: u64,
-) -> Result<(WebhookWithUsage, Vec<DeliveryRow>, bool), AppError> {
+) -> Result<(WebhookWithUsage, Vec<DeliveryRow>, bool, Option<crate::models::Reactivation>), AppError> {
     crate::auth::current_user().await?;
     let db = &state().db;
     let found =
@@ -38,7 +39,8 @@ pub async fn get_webhook(
     };
     let page = crate::db::deliveries::list(db, &query).await.map_err(|_| AppError::Internal)?;
     let more = page.next_cursor.is_some();
-    Ok((WebhookWithUsage { webhook: (&found).into(), usage }, page.items, more))
+    let reactivation = crate::db::webhooks::reactivation_of(db, &found, None).await?;
+    Ok((WebhookWithUsage { webhook: (&found).into(), usage }, page.items, more, reactivation))
 }
 
 #[server(prefix = "/rpc", endpoint = "create_webhook")]
@@ -91,6 +93,24 @@ pub async fn skip_blocked(id: WebhookId, delivery: crate::models::DeliveryId) ->
     }
 }
 
+/// Sends a test event to this webhook alone (admins only), recorded as a delivery like any other.
+#[server(prefix = "/rpc", endpoint = "send_test_event")]
+pub async fn send_test_event(id: WebhookId) -> Result<crate::models::DeliveryId, AppError> {
+    let user = crate::auth::current_admin().await?;
+    let state = state();
+    let found = crate::db::webhooks::find(&state.db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("This webhook".into()))?;
+    if found.state != crate::models::WebhookState::Active {
+        return Err(AppError::Conflict(
+            "This webhook is not active: reactivate it first, then send a test event.".into(),
+        ));
+    }
+    let delivery = crate::db::events::send_test(&state.db, &found, &user.email).await?;
+    state.wakeup.notify_one();
+    Ok(delivery)
+}
+
 #[server(prefix = "/rpc", endpoint = "reveal_secret")]
 pub async fn reveal_secret(id: WebhookId) -> Result<String, AppError> {
     crate::auth::current_admin().await?;
@@ -100,14 +120,20 @@ pub async fn reveal_secret(id: WebhookId) -> Result<String, AppError> {
     Ok(found.secret)
 }
 
-/// A new secret; the old one keeps signing for 24 hours.
+/// A new secret; the old one keeps signing beside it for `grace_hours` (at most 7 days).
 #[server(prefix = "/rpc", endpoint = "rotate_secret")]
-pub async fn rotate_secret(id: WebhookId) -> Result<String, AppError> {
+pub async fn rotate_secret(id: WebhookId, grace_hours: u32) -> Result<String, AppError> {
     let user = crate::auth::current_admin().await?;
+    if grace_hours > 7 * 24 {
+        return Err(AppError::Invalid {
+            field: "grace_hours".into(),
+            message: "must be at most 168 (7 days)".into(),
+        });
+    }
     crate::db::webhooks::rotate_secret(
         &state().db,
         id,
-        chrono::Duration::hours(24),
+        chrono::Duration::hours(i64::from(grace_hours)),
         &format!("user {}", user.email),
     )
     .await?

@@ -29,6 +29,21 @@ pub fn parse_datetime_local(value: &str) -> Option<DateTime<Utc>> {
     Some(date.and_time(NaiveTime::from_hms_opt(hour, minute, second)?).and_utc())
 }
 
+/// What the last attempt came to, in words a person reads: "HTTP 500", "Timed out after 15 s",
+/// "Could not connect"; "—" before any attempt.
+pub fn attempt_result(outcome: Option<crate::models::Outcome>, code: Option<i32>, ms: Option<i32>) -> String {
+    use crate::models::Outcome;
+    match (outcome, code) {
+        (_, Some(code)) => format!("HTTP {code}"),
+        (Some(Outcome::Timeout), None) => format!("Timed out after {}", duration_ms(ms.unwrap_or(0))),
+        (Some(Outcome::ConnectError), None) => "Could not connect".into(),
+        (Some(Outcome::TlsError), None) => "TLS handshake failed".into(),
+        (Some(Outcome::Blocked), None) => "Blocked: not an allowed address".into(),
+        (Some(_), None) => "No answer".into(),
+        (None, None) => "—".into(),
+    }
+}
+
 pub fn duration_ms(ms: i32) -> String {
     if ms >= 1000 {
         format!("{} s", tenths((i64::from(ms) + 50) / 100))
@@ -83,5 +98,14 @@ mod tests {
         for bad in ["", "x", "2026-03-04", "2026-13-04T05:06", "2026-03-04T25:00", "2026-03-04T05"] {
             assert_eq!(parse_datetime_local(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn attempt_results_read_as_words() {
+        use crate::models::Outcome;
+        assert_eq!(attempt_result(Some(Outcome::ServerError), Some(500), Some(12)), "HTTP 500");
+        assert_eq!(attempt_result(Some(Outcome::Timeout), None, Some(15_004)), "Timed out after 15.0 s");
+        assert_eq!(attempt_result(Some(Outcome::ConnectError), None, Some(3)), "Could not connect");
+        assert_eq!(attempt_result(None, None, None), "—");
     }
 }

@@ -37,6 +37,12 @@ pub(crate) fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
 /// Webhooks whose name or URL, and event types that, contain `q` (ignoring case), as a filter
 /// on deliveries; `None` when nothing matches.
 async fn search_terms(db: &DatabaseConnection, q: &str) -> Result<Option<Condition>, DbErr> {
+    // An id (what support is given first): the delivery itself, or every delivery of that event.
+    if let Ok(id) = Uuid::parse_str(q) {
+        return Ok(Some(
+            Condition::any().add(deliveries::Column::Id.eq(id)).add(deliveries::Column::EventId.eq(id)),
+        ));
+    }
     let needle = q.to_lowercase();
     let hooks: Vec<(Uuid, String, String)> = webhooks::Entity::find()
         .select_only()
@@ -278,7 +284,17 @@ pub async fn detail(db: &DatabaseConnection, id: DeliveryId) -> Result<Option<De
         .map(Attempt::from)
         .collect();
     let next_attempt_at = delivery.next_attempt_at;
-    Ok(Some(DeliveryDetail { delivery: row(delivery, webhook), next_attempt_at, payload, attempts }))
+    let reactivation = match &webhook {
+        Some(w) => super::webhooks::reactivation_of(db, w, Some(delivery.id)).await?,
+        None => None,
+    };
+    Ok(Some(DeliveryDetail {
+        delivery: row(delivery, webhook),
+        next_attempt_at,
+        payload,
+        attempts,
+        reactivation,
+    }))
 }
 
 #[cfg(test)]

@@ -127,6 +127,43 @@ pub async fn ingest_many<C: ConnectionTrait + TransactionTrait>(
     Ok(answers)
 }
 
+/// A test event for one webhook (the admin app's "Send test event"): stored and delivered like any
+/// other, to that webhook alone, whatever it subscribes to. Answers its delivery.
+pub async fn send_test(
+    db: &DatabaseConnection,
+    w: &webhooks::Model,
+    sent_by: &str,
+) -> Result<DeliveryId, DbErr> {
+    let at = now();
+    let event_id = EventId::new();
+    let event_type = "herald.test";
+    let payload = serde_json::json!({
+        "type": event_type,
+        "webhook_id": w.id,
+        "webhook": w.name,
+        "sent_by": sent_by,
+        "sent_at": at,
+        "message": "A test event from Herald: if you can read this, the webhook works.",
+    });
+    let txn = super::begin_write(db).await?;
+    events::ActiveModel {
+        id: Set(event_id.0),
+        event_type: Set(event_type.into()),
+        category: Set(category_of(event_type).into()),
+        payload: Set(payload.to_string()),
+        idempotency_key: Set(None),
+        created_at: Set(at),
+    }
+    .insert(&txn)
+    .await?;
+    let mut rows = [new_delivery(event_id, event_type, category_of(event_type), w, at)];
+    place_in_lines(&txn, std::slice::from_ref(w), &mut rows).await?;
+    let [row] = rows;
+    let delivery = row.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(DeliveryId(delivery.id))
+}
+
 /// Gives the new deliveries of ordered webhooks their places in their lines, in the order of
 /// the batch (the order the events arrived in). Nothing to do, and no statement, when no
 /// webhook is ordered.

@@ -55,7 +55,11 @@ pub async fn dashboard(db: &DatabaseConnection) -> Result<Dashboard, DbErr> {
         .filter(deliveries::Column::Status.is_in([DeliveryStatus::Pending, DeliveryStatus::Retrying]))
         .count(db)
         .await?;
-    Ok(Dashboard { windows, webhooks, queued })
+    let held = deliveries::Entity::find()
+        .filter(deliveries::Column::Status.eq(DeliveryStatus::Held))
+        .count(db)
+        .await?;
+    Ok(Dashboard { windows, webhooks, queued, held })
 }
 
 #[cfg(test)]

@@ -438,6 +438,77 @@ pub async fn reactivate(
     Ok(Some(((&updated).into(), recovered)))
 }
 
+/// The webhooks deactivated after too many errors, by name: id and name.
+pub async fn deactivated(db: &DatabaseConnection) -> Result<Vec<(WebhookId, String)>, DbErr> {
+    Ok(webhooks::Entity::find()
+        .filter(webhooks::Column::State.eq(WebhookState::TooManyErrors))
+        .order_by_asc(webhooks::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| (WebhookId(w.id), w.name))
+        .collect())
+}
+
+/// Where recovery starts by default: at the webhook's first failure (or when it was deactivated
+/// or stopped), or earlier, at the creation of the oldest delivery that failed or was held since
+/// then (recovery selects by creation time, and a delivery created before the first failure can
+/// have failed after it).
+pub async fn recover_from(
+    db: &impl ConnectionTrait,
+    w: &webhooks::Model,
+) -> Result<chrono::DateTime<chrono::Utc>, DbErr> {
+    use super::entities::deliveries;
+    use crate::models::DeliveryStatus;
+
+    let usage = webhook_usage::Entity::find_by_id(w.id).one(db).await?;
+    let base =
+        usage.and_then(|u| u.first_failure_at).or(w.deactivated_at).or(w.stopped_at).unwrap_or(w.created_at);
+    let oldest: Option<chrono::DateTime<chrono::Utc>> = deliveries::Entity::find()
+        .select_only()
+        .column_as(deliveries::Column::CreatedAt.min(), "oldest")
+        .filter(deliveries::Column::WebhookId.eq(w.id))
+        .filter(deliveries::Column::Status.is_in([DeliveryStatus::Failed, DeliveryStatus::Held]))
+        .filter(deliveries::Column::UpdatedAt.gte(base))
+        .into_tuple::<Option<chrono::DateTime<chrono::Utc>>>()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(oldest.map_or(base, |o| o.min(base)))
+}
+
+/// For a webhook that is not active: what reactivating it with recovery from its default
+/// starting point would send again, not counting `except`. None while it is active.
+pub async fn reactivation_of(
+    db: &impl ConnectionTrait,
+    w: &webhooks::Model,
+    except: Option<Uuid>,
+) -> Result<Option<crate::models::Reactivation>, DbErr> {
+    use super::entities::deliveries;
+    use crate::models::DeliveryStatus;
+
+    if w.state == WebhookState::Active {
+        return Ok(None);
+    }
+    let since = recover_from(db, w).await?;
+    let count = |status: DeliveryStatus| {
+        let mut select = deliveries::Entity::find()
+            .filter(deliveries::Column::WebhookId.eq(w.id))
+            .filter(deliveries::Column::Status.eq(status))
+            .filter(deliveries::Column::CreatedAt.gte(since));
+        if let Some(id) = except {
+            select = select.filter(deliveries::Column::Id.ne(id));
+        }
+        select.count(db)
+    };
+    Ok(Some(crate::models::Reactivation {
+        state: w.state,
+        since,
+        held: count(DeliveryStatus::Held).await?,
+        failed: count(DeliveryStatus::Failed).await?,
+    }))
+}
+
 impl From<webhook_usage::Model> for crate::models::WebhookUsage {
     fn from(u: webhook_usage::Model) -> Self {
         crate::models::WebhookUsage {

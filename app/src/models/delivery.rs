@@ -110,6 +110,9 @@ pub struct DeliveryDetail {
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub payload: serde_json::Value,
     pub attempts: Vec<Attempt>,
+    /// Its webhook is not active: a re-send needs it reactivated, and this is what recovery
+    /// would send besides (this delivery not counted). For the admin app only.
+    pub reactivation: Option<super::Reactivation>,
 }
 
 /// [`DeliveryDetail`] as `GET /api/v1/deliveries/{id}` returns it: the delivery's own fields at

@@ -20,4 +20,16 @@ pub struct Dashboard {
     pub webhooks: Vec<super::WebhookWithUsage>,
     /// Deliveries waiting: pending or retrying.
     pub queued: u64,
+    /// Deliveries held for webhooks that are stopped or deactivated: sent only on recovery.
+    pub held: u64,
+}
+
+/// What every page of the admin app says at its top.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Banners {
+    /// Why Herald cannot store or deliver events right now.
+    pub database: Option<String>,
+    /// Webhooks deactivated after too many errors (id and name): they receive nothing until
+    /// reactivated.
+    pub deactivated: Vec<(super::WebhookId, String)>,
 }

@@ -637,6 +637,16 @@ pub struct WebhookUsage {
     pub line_waiting: Option<u64>,
 }
 
+/// What reactivating a webhook that is not active would send again with recovery: its held and
+/// failed deliveries since `since` (its first failure, or when it was deactivated or stopped).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reactivation {
+    pub state: WebhookState,
+    pub since: DateTime<Utc>,
+    pub held: u64,
+    pub failed: u64,
+}
+
 /// A webhook with its usage, for lists and its own page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WebhookWithUsage {

@@ -45,6 +45,11 @@ pub fn DashboardPage() -> impl IntoView {
                             <div class="big">{d.queued}</div>
                             <div class="muted small">"pending or retrying"</div>
                         </div>
+                        <div class="card stat">
+                            <h2 class="small muted">"Held"</h2>
+                            <div class="big" data-test="held">{d.held}</div>
+                            <div class="muted small">"for stopped or deactivated webhooks, sent only when they are recovered"</div>
+                        </div>
                     </section>
                     <h2>"Webhooks, failing first"</h2>
                     <div class="table-wrap">

@@ -9,7 +9,7 @@ use super::layout::use_can_write;
 use crate::{
     api::deliveries::{list_deliveries, retry_delivery},
     components::{
-        format::{duration_ms, timestamp},
+        format::{attempt_result, duration_ms, timestamp},
         resource::server_resource,
         status_badge::StatusBadge,
     },
@@ -152,8 +152,8 @@ pub fn DeliveryLogPage() -> impl IntoView {
             <h1>"Delivery log"</h1>
             <div class="filters" role="search">
                 <form on:submit=on_search class="search">
-                    <label for="log-search" class="visually-hidden">"Search webhook name, event type or URL"</label>
-                    <input id="log-search" type="search" placeholder="Search webhook name, event type or URL"
+                    <label for="log-search" class="visually-hidden">"Search: webhook, event type, URL, or a delivery or event id"</label>
+                    <input id="log-search" type="search" placeholder="Search: webhook, event type, URL, or a delivery or event id"
                         data-test="log-search" prop:value=move || search.get()
                         on:input=move |ev| search.set(event_target_value(&ev))/>
                     <button type="submit">"Search"</button>
@@ -251,7 +251,7 @@ pub fn DeliveryTable(
                         <th scope="col">"Webhook"</th>
                         <th scope="col">"Event"</th>
                         <th scope="col">"Status"</th>
-                        <th scope="col">"Response code"</th>
+                        <th scope="col">"Result"</th>
                         <th scope="col">"Attempted at"</th>
                         <th scope="col">"Duration"</th>
                         <th scope="col">"Actions"</th>
@@ -279,7 +279,7 @@ pub fn DeliveryTable(
                                 </td>
                                 <td><code>{row.event_type}</code></td>
                                 <td><StatusBadge status=row.status/></td>
-                                <td data-test="response-code">{row.last_response_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())}</td>
+                                <td data-test="result">{attempt_result(row.last_outcome, row.last_response_code, row.last_duration_ms)}</td>
                                 <td>{row.last_attempt_at.map(timestamp).unwrap_or_else(|| "—".into())}</td>
                                 <td>{row.last_duration_ms.map(duration_ms).unwrap_or_else(|| "—".into())}</td>
                                 <td class="actions">

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::layout::use_can_write;
 use crate::{
-    api::deliveries::{get_delivery, retry_delivery},
+    api::deliveries::{get_delivery, reactivate_and_resend, retry_delivery},
     components::{
         format::{duration_ms, timestamp},
         json::DocumentView,
@@ -65,13 +65,27 @@ fn DeliveryView(
     let tab = RwSignal::new(Tab::Response);
     let attempts = StoredValue::new(attempts);
 
-    // Re-send, then follow the delivery until the new attempt is recorded.
-    let resend = Action::new(move |_: &()| async move {
+    // Re-send (reactivating its webhook first when it is not active), then follow the delivery
+    // until the new attempt is recorded.
+    let resend = Action::new(move |&reactivate: &Option<bool>| async move {
         feedback.set(Some(Ok("Re-sending…".into())));
-        if let Err(e) = retry_delivery(id).await {
-            feedback.set(Some(Err(e.to_string())));
-            return;
-        }
+        let queued = match reactivate {
+            None => retry_delivery(id).await.map(|_| String::new()),
+            Some(recover) => reactivate_and_resend(id, recover).await.map(|n| match n {
+                0 => "Webhook reactivated. ".to_owned(),
+                1 => "Webhook reactivated; 1 other held or failed delivery is being sent again. ".to_owned(),
+                n => {
+                    format!("Webhook reactivated; {n} other held or failed deliveries are being sent again. ")
+                }
+            }),
+        };
+        let done = match queued {
+            Ok(done) => done,
+            Err(e) => {
+                feedback.set(Some(Err(e.to_string())));
+                return;
+            }
+        };
         for _ in 0..60 {
             super::sleep(std::time::Duration::from_millis(500)).await;
             if let Ok(now) = get_delivery(id).await {
@@ -79,7 +93,7 @@ fn DeliveryView(
                     let a = now.attempts.last().expect("a new attempt");
                     let code = a.response.as_ref().map(|r| format!("{} ", r.status)).unwrap_or_default();
                     let text = format!(
-                        "New attempt: {code}{} in {}",
+                        "{done}New attempt: {code}{} in {}",
                         outcome_label(a.outcome),
                         duration_ms(a.duration_ms)
                     );
@@ -93,9 +107,12 @@ fn DeliveryView(
                 }
             }
         }
-        feedback.set(Some(Err("The new attempt has not finished yet; reload to see it.".into())));
+        feedback.set(Some(Err(format!("{done}The new attempt has not finished yet; reload to see it."))));
     });
+    let recover = RwSignal::new(true);
+    let reactivation = detail.reactivation.clone();
     let retryable = d.status != DeliveryStatus::Succeeded && d.status != DeliveryStatus::Pending;
+    let inactive = detail.reactivation.is_some();
 
     view! {
         <Title text=format!("Delivery {}", d.event_type)/>
@@ -106,12 +123,25 @@ fn DeliveryView(
             </div>
             <div class="head-actions">
                 <StatusBadge status=d.status/>
-                <Show when=move || retryable && can_write.get()>
-                    <button type="button" class="primary" data-test="resend" on:click=move |_| { resend.dispatch(()); }
+                <Show when=move || retryable && can_write.get() && !inactive>
+                    <button type="button" class="primary" data-test="resend" on:click=move |_| { resend.dispatch(None); }
                         disabled=move || resend.pending().get()>"Re-send"</button>
                 </Show>
             </div>
         </header>
+        {reactivation.filter(|_| retryable).map(|r| view! {
+            <Show when=move || can_write.get()>
+                <div class="card" data-test="reactivate-resend">
+                    <p>"Its webhook "<strong>{if r.state == crate::models::WebhookState::Stopped { "was stopped" } else { "was deactivated after too many errors" }}</strong>
+                        ": it receives nothing until it is reactivated."</p>
+                    <label class="check"><input type="checkbox" data-test="also-recover" prop:checked=move || recover.get()
+                        on:change=move |ev| recover.set(event_target_checked(&ev))/>
+                        {format!(" Also send its {} held and {} failed deliveries since {}", r.held, r.failed, timestamp(r.since))}</label>
+                    <button type="button" class="primary" data-test="reactivate-and-resend" disabled=move || resend.pending().get()
+                        on:click=move |_| { resend.dispatch(Some(recover.get_untracked())); }>"Reactivate and re-send"</button>
+                </div>
+            </Show>
+        })}
         <p role="status" aria-live="polite" data-test="resend-feedback"
             class=move || match feedback.get() { Some(Ok(_)) => "alert ok", Some(Err(_)) => "alert error", None => "" }>
             {move || feedback.get().map(|r| match r { Ok(t) | Err(t) => t })}

@@ -5,7 +5,7 @@ use leptos_router::{
 };
 
 use crate::{
-    api::session::{get_current_user, get_health_problem},
+    api::session::{get_banners, get_current_user},
     components::resource::{server_resource, JsonSliceCodec},
     error::AppError,
     models::CurrentUser,
@@ -40,7 +40,7 @@ pub fn Layout() -> impl IntoView {
     });
 
     // While the database cannot be read or written, every page says so (checked every 5 s).
-    let health = server_resource(|| (), |_| get_health_problem());
+    let health = server_resource(|| (), |_| get_banners());
     Effect::new(move |_| {
         let handle = set_interval_with_handle(move || health.refetch(), std::time::Duration::from_secs(5));
         if let Ok(handle) = handle {
@@ -48,7 +48,7 @@ pub fn Layout() -> impl IntoView {
         }
     });
     let problem = move || match health.get() {
-        Some(Ok(Some(why))) => Some(why),
+        Some(Ok(b)) => b.database,
         Some(Err(AppError::Transport(e))) => Some(format!("Herald does not answer: {e}")),
         Some(Err(AppError::Unavailable(e))) => Some(e),
         _ => None,
@@ -63,6 +63,15 @@ pub fn Layout() -> impl IntoView {
                     {why}
                     " Events posted meanwhile are refused with 503 (nothing accepted is lost); \
                      delivery resumes by itself when the database answers again."
+                </div>
+            })}
+            {move || health.get().and_then(Result::ok).map(|b| b.deactivated).filter(|d| !d.is_empty()).map(|d| view! {
+                <div class="banner banner-warn" role="status" data-test="deactivated-banner">
+                    <strong>{if d.len() == 1 { "A webhook is deactivated".to_owned() } else { format!("{} webhooks are deactivated", d.len()) }}</strong>
+                    {if d.len() == 1 { " after too many errors; it receives nothing until reactivated: " } else { " after too many errors; they receive nothing until reactivated: " }}
+                    {d.into_iter().enumerate().map(|(i, (id, name))| view! {
+                        {(i > 0).then_some(", ")}<a href=format!("/webhooks/{id}")>{name}</a>
+                    }).collect_view()}
                 </div>
             })}
         </Transition>

@@ -24,3 +24,17 @@ pub(crate) async fn sleep(d: std::time::Duration) {
     #[cfg(not(feature = "hydrate"))]
     let _ = d;
 }
+
+/// Asks the person to confirm a destructive action (the browser's own dialog: keyboard and
+/// screen-reader friendly, and no code of ours). Never true on the server.
+pub(crate) fn confirm(message: &str) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        leptos::prelude::window().confirm_with_message(message).unwrap_or(false)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = message;
+        false
+    }
+}

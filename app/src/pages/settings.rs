@@ -138,6 +138,7 @@ fn ApiKeysSection() -> impl IntoView {
         let id = *id;
         async move {
             let _ = revoke_api_key(id).await;
+            created.set(None); // a key shown once is not left on screen after a revocation
             keys.refetch();
         }
     });
@@ -164,14 +165,16 @@ fn ApiKeysSection() -> impl IntoView {
                             {list.into_iter().map(|k| {
                                 let id = k.id;
                                 view! {
-                                    <tr>
+                                    <tr data-test="key-row">
                                         <td>{k.name}</td>
                                         <td><code>{k.prefix}"…"</code></td>
                                         <td>{timestamp(k.created_at)}</td>
                                         <td>{k.last_used_at.map(timestamp).unwrap_or_else(|| "never".into())}</td>
                                         <td>{match k.revoked_at {
                                             Some(t) => view! { <span class="muted">"revoked "{timestamp(t)}</span> }.into_any(),
-                                            None => view! { <button type="button" class="small-button" on:click=move |_| { revoke.dispatch(id); }>"Revoke"</button> }.into_any(),
+                                            None => view! { <button type="button" class="small-button" data-test="revoke" on:click=move |_| {
+                                                if super::confirm("Revoke this API key? Integrations that use it are refused from now on.") { revoke.dispatch(id); }
+                                            }>"Revoke"</button> }.into_any(),
                                         }}</td>
                                     </tr>
                                 }

@@ -11,7 +11,7 @@ use crate::{
         deliveries::retry_delivery,
         webhooks::{
             create_webhook, get_webhook, list_webhooks, reactivate_webhook, reveal_secret, rotate_secret,
-            skip_blocked, update_webhook,
+            send_test_event, skip_blocked, update_webhook,
         },
     },
     components::{
@@ -151,7 +151,7 @@ pub fn EditWebhookPage() -> impl IntoView {
         move || id.get(),
         |id| async move {
             match id {
-                Some(id) => get_webhook(id, 1).await.map(|(w, _, _)| w.webhook),
+                Some(id) => get_webhook(id, 1).await.map(|(w, _, _, _)| w.webhook),
                 None => Err(AppError::NotFound("This webhook".into())),
             }
         },
@@ -452,14 +452,23 @@ pub fn WebhookPage() -> impl IntoView {
         }
     });
     let secret = RwSignal::new(None::<String>);
-    // Reveal (false) or rotate (true) the signing secret: either shows the secret now in force.
-    let secret_action = Action::new(move |&(id, rotate): &(WebhookId, bool)| async move {
-        let answer = if rotate { rotate_secret(id).await } else { reveal_secret(id).await };
+    // Reveal (None) or rotate (the old secret's grace in hours) the signing secret: either shows
+    // the secret now in force.
+    let grace = RwSignal::new(24u32);
+    let secret_action = Action::new(move |&(id, rotate): &(WebhookId, Option<u32>)| async move {
+        let answer = match rotate {
+            Some(hours) => rotate_secret(id, hours).await,
+            None => reveal_secret(id).await,
+        };
         match answer {
             Ok(s) => {
                 secret.set(Some(s));
-                if rotate {
-                    notice.set(Some(Ok("New secret; the old one keeps signing for 24 hours.".into())));
+                match rotate {
+                    Some(0) => notice.set(Some(Ok("New secret; the old one no longer signs.".into()))),
+                    Some(h) => notice.set(Some(Ok(format!(
+                        "New secret; the old one keeps signing beside it for {h} hours."
+                    )))),
+                    None => {}
                 }
             }
             Err(e) => notice.set(Some(Err(e.to_string()))),
@@ -472,6 +481,11 @@ pub fn WebhookPage() -> impl IntoView {
         }
     });
 
+    let test_event = Action::new(move |&id: &WebhookId| async move {
+        run(send_test_event(id)
+            .await
+            .map(|_| "Test event sent: its delivery is at the top of the list below.".into()));
+    });
     let skip = Action::new(move |&(id, d): &(WebhookId, crate::models::DeliveryId)| async move {
         run(skip_blocked(id, d)
             .await
@@ -488,12 +502,13 @@ pub fn WebhookPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading the webhook…"</p> }>
             {move || data.get().map(|r| match r {
                 Err(e) => view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any(),
-                Ok((w, rows, more)) => {
+                Ok((w, rows, more, reactivation)) => {
                     let hook = w.webhook.clone();
                     let id = hook.id;
                     let inactive = hook.state != WebhookState::Active;
                     if since.get_untracked().is_empty() {
-                        let from = w.usage.first_failure_at.or(hook.deactivated_at).or(hook.stopped_at)
+                        let from = reactivation.as_ref().map(|r| r.since)
+                            .or(w.usage.first_failure_at).or(hook.deactivated_at).or(hook.stopped_at)
                             .unwrap_or(hook.created_at);
                         since.set(crate::components::format::datetime_local(from));
                     }
@@ -511,7 +526,12 @@ pub fn WebhookPage() -> impl IntoView {
                                     <a class="button" href=format!("/webhooks/{id}/edit") data-test="edit-webhook">"Edit"</a>
                                 </Show>
                                 <Show when=move || can_write.get() && !inactive>
-                                    <button type="button" data-test="stop-webhook" on:click=move |_| { toggle.dispatch((id, false)); }>"Stop"</button>
+                                    <button type="button" data-test="send-test" on:click=move |_| { test_event.dispatch(id); }>"Send test event"</button>
+                                    <button type="button" data-test="stop-webhook" on:click=move |_| {
+                                        if super::confirm("Stop this webhook? Its new events are held, not sent, until it is reactivated.") {
+                                            toggle.dispatch((id, false));
+                                        }
+                                    }>"Stop"</button>
                                 </Show>
                             </div>
                         </header>
@@ -521,6 +541,9 @@ pub fn WebhookPage() -> impl IntoView {
                                 <h2>"Reactivate"</h2>
                                 <label class="check"><input type="checkbox" data-test="recover" prop:checked=move || recover.get()
                                     on:change=move |ev| recover.set(event_target_checked(&ev))/>" Also re-send what was held or failed since"</label>
+                                {reactivation.clone().map(|r| view! {
+                                    <p class="muted small" data-test="recover-counts">{format!("From {}: {} held and {} failed.", timestamp(r.since), r.held, r.failed)}</p>
+                                })}
                                 <label for="recover-since" class="visually-hidden">"Recover since (UTC)"</label>
                                 <input id="recover-since" type="datetime-local" data-test="recover-since" prop:value=move || since.get()
                                     on:input=move |ev| since.set(event_target_value(&ev)) disabled=move || !recover.get()/>
@@ -559,9 +582,21 @@ pub fn WebhookPage() -> impl IntoView {
                                 <dd>
                                     {move || match secret.get() {
                                         Some(s) => view! { <code data-test="secret">{s.clone()}</code>" "<CopyButton text=s label="Copy"/> }.into_any(),
-                                        None => view! { <button type="button" class="small-button" data-test="reveal-secret" on:click=move |_| { secret_action.dispatch((id, false)); }>"Reveal"</button> }.into_any(),
+                                        None => view! { <button type="button" class="small-button" data-test="reveal-secret" on:click=move |_| { secret_action.dispatch((id, None)); }>"Reveal"</button> }.into_any(),
                                     }}
-                                    " "<button type="button" class="small-button" data-test="rotate-secret" on:click=move |_| { secret_action.dispatch((id, true)); }>"Rotate"</button>
+                                    " "<label for="grace" class="visually-hidden">"Old secret keeps signing for"</label>
+                                    <select id="grace" class="inline" data-test="grace" on:change=move |ev| grace.set(event_target_value(&ev).parse().unwrap_or(24))>
+                                        <option value="0">"old one stops at once"</option>
+                                        <option value="1">"old one signs 1 more hour"</option>
+                                        <option value="24" selected>"old one signs 24 more hours"</option>
+                                        <option value="168">"old one signs 7 more days"</option>
+                                    </select>
+                                    " "<button type="button" class="small-button" data-test="rotate-secret" on:click=move |_| {
+                                        let h = grace.get_untracked();
+                                        if super::confirm(&format!("Rotate the signing secret? Receivers must switch to the new one within {h} hours.")) {
+                                            secret_action.dispatch((id, Some(h)));
+                                        }
+                                    }>"Rotate"</button>
                                 </dd>
                             </Show>
                         </dl>

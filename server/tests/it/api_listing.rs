@@ -142,6 +142,17 @@ async fn delivery_pages_neither_skip_nor_repeat_while_events_arrive(backend: Bac
     let page =
         call(&app, &key, reqwest::Method::GET, "/api/v1/deliveries?category=audit&limit=250", None).await;
     assert_eq!(ids(&page).len() as u32, n - 100);
+    // An id finds that delivery, or every delivery of that event (a second webhook gets it too).
+    let body =
+        json!({"name": "copy", "url": "http://127.0.0.1:9/", "event_types": ["order.*"], "enabled": false});
+    call(&app, &key, reqwest::Method::POST, "/api/v1/webhooks", Some(body)).await;
+    let event = post_event(&app, &key, "order.placed", 999).await;
+    let page = call(&app, &key, reqwest::Method::GET, &format!("/api/v1/deliveries?q={event}"), None).await;
+    let of_event = ids(&page);
+    assert_eq!(of_event.len(), 2, "both deliveries of the event: {page}");
+    let page =
+        call(&app, &key, reqwest::Method::GET, &format!("/api/v1/deliveries?q={}", of_event[0]), None).await;
+    assert_eq!(ids(&page), [of_event[0].clone()], "the delivery itself");
     app.stop().await;
 }
 

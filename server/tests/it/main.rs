@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin_actions;
 mod api_auth;
 mod api_listing;
 mod api_openapi;

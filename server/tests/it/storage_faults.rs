@@ -126,7 +126,9 @@ async fn admin_app_health(app: &TestApp) -> String {
         .send()
         .await
         .expect("rpc/health");
-    res.text().await.unwrap_or_default()
+    // The banners' `database` field: the reason, or null.
+    let banners: serde_json::Value = res.json().await.unwrap_or_default();
+    banners["database"].to_string()
 }
 
 async fn health(app: &TestApp) -> (u16, String) {
