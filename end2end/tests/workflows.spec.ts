@@ -72,6 +72,24 @@ test("troubleshoot a 500: filter failed, find it, read the response body, check 
   await until("the held invoice sent too", async () =>
     rx.received.some((r) => r.path === "/fail" && r.body.includes("INV-43")));
 
+  // Retry in the log on a delivery whose webhook is deactivated (the held invoice failed too)
+  // says why, and leads to the delivery's page, where it can be reactivated and re-sent.
+  await until("Billing deactivated again", async () => (await api(baseURL!, "GET", `/webhooks/${bad.id}`)).state === "too_many_errors");
+  await open(page, "/?status=failed");
+  const billing = page.getByTestId("delivery-row").filter({ hasText: "Billing" }).first();
+  await billing.getByTestId("retry").click();
+  const refused = page.getByTestId("retry-error");
+  await expect(refused).toContainText("Its webhook was deactivated after too many errors");
+  await refused.getByRole("link", { name: "Open the delivery" }).click();
+  await expect(page.getByTestId("reactivate-resend")).toBeVisible();
+
+  // A search that matches nothing says so, and Clear filters shows everything again.
+  await open(page, "/?q=no-such-thing");
+  await expect(page.getByTestId("delivery-log-empty")).toContainText("No deliveries match this search");
+  await page.getByTestId("clear-filters").click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId("delivery-row").first()).toBeVisible();
+
   // Find a delivery by its id, and by its event's id (what support is given first).
   const failed = (await deliveriesOf(baseURL!, bad.id)).find((d) => d.status === "failed" || d.attempt_count > 0)!;
   await open(page, "/");

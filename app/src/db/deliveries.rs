@@ -329,10 +329,17 @@ pub enum RetryError {
     InFlight,
     #[error("This delivery is already queued to be sent.")]
     Queued,
-    #[error("The webhook is {0}: it receives nothing until it is reactivated (optionally recovering what was held or failed).")]
+    #[error("{}: it receives nothing until it is reactivated (optionally recovering what was held or failed).", inactive(*.0))]
     WebhookInactive(crate::models::WebhookState),
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+fn inactive(state: crate::models::WebhookState) -> &'static str {
+    match state {
+        crate::models::WebhookState::Stopped => "Its webhook was stopped",
+        _ => "Its webhook was deactivated after too many errors",
+    }
 }
 
 /// Queues a re-send of one delivery that did not succeed: it is sent at once, by the engine, as

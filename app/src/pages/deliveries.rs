@@ -132,13 +132,14 @@ pub fn DeliveryLogPage() -> impl IntoView {
         ev.prevent_default();
         go_search(vec![("q", Some(search.get_untracked()))]);
     };
+    let filtered = move || ["q", "status", "category"].iter().any(|k| get(k).is_some_and(|v| !v.is_empty()));
     let go_status = go.clone();
     let go_category = go.clone();
     let go_sort = go.clone();
 
     let retry = Action::new(move |id: &DeliveryId| {
         let id = *id;
-        async move { retry_delivery(id).await }
+        async move { (id, retry_delivery(id).await) }
     });
     Effect::new(move |_| {
         if retry.value().get().is_some() {
@@ -193,12 +194,24 @@ pub fn DeliveryLogPage() -> impl IntoView {
                             }).collect_view()}
                     </select>
                 </div>
+                <Show when=move || filtered()>
+                    <a href="/" class="button" data-test="clear-filters">"Clear filters"</a>
+                </Show>
             </div>
-            <Show when=move || retry.value().get().is_some_and(|r| r.is_err())>
-                <p class="alert error" role="alert" data-test="retry-error">
-                    {move || retry.value().get().and_then(|r| r.err()).map(|e| e.to_string())}
-                </p>
-            </Show>
+            // What a Retry did: the row may leave a filtered view, so the answer is said here.
+            {move || retry.value().get().map(|(id, r)| match r {
+                Ok(row) => view! {
+                    <p class="alert ok" role="status" data-test="retry-done">
+                        "Re-send queued: "<code>{row.event_type}</code>" to "{row.webhook_name}". "
+                        <a href=format!("/deliveries/{id}")>"Follow it"</a>
+                    </p>
+                }.into_any(),
+                Err(e) => view! {
+                    <p class="alert error" role="alert" data-test="retry-error">
+                        {e.to_string()}" "<a href=format!("/deliveries/{id}")>"Open the delivery"</a>
+                    </p>
+                }.into_any(),
+            })}
             <Transition fallback=|| view! { <p class="muted">"Loading deliveries…"</p> }>
                 {move || page.get().map(|result| match result {
                     Ok(found) => {
@@ -217,7 +230,7 @@ pub fn DeliveryLogPage() -> impl IntoView {
                             href(&current, &[("cursor", prev), ("back", Some(stack.join(&BACK_SEP.to_string())))])
                         });
                         view! {
-                            <DeliveryTable rows=found.items can_write on_retry=move |id| { retry.dispatch(id); }/>
+                            <DeliveryTable rows=found.items can_write filtered=filtered() on_retry=move |id| { retry.dispatch(id); }/>
                             <nav class="pager" aria-label="Pages">
                                 {prev_href.map(|h| view! { <a href=h class="button" data-test="page-previous">"← Previous"</a> })}
                                 {next_href.map(|h| view! { <a href=h class="button" data-test="page-next">"Next →"</a> })}
@@ -239,6 +252,9 @@ pub fn DeliveryTable(
     /// A first column marking each row (the webhook page's Error / Debug / Success).
     #[prop(optional)]
     marks: bool,
+    /// The rows are a filtered view: an empty one says so, not "no deliveries yet".
+    #[prop(optional)]
+    filtered: bool,
 ) -> impl IntoView {
     let empty = rows.is_empty();
     view! {
@@ -261,8 +277,12 @@ pub fn DeliveryTable(
                     <Show when=move || empty>
                         <tr>
                             <td colspan="8" class="empty" data-test="delivery-log-empty">
-                                "No deliveries yet. Events posted to "<code>"/api/v1/events"</code>
-                                " appear here, one row per webhook they are delivered to."
+                                {if filtered {
+                                    view! { "No deliveries match this search and these filters. "<a href="/">"Clear filters"</a> }.into_any()
+                                } else {
+                                    view! { "No deliveries yet. Events posted to "<code>"/api/v1/events"</code>
+                                        " appear here, one row per webhook they are delivered to." }.into_any()
+                                }}
                             </td>
                         </tr>
                     </Show>

@@ -320,7 +320,7 @@ async fn resend_one_and_bulk_resend_by_filter(backend: Backend) {
     let one = rows.iter().find(|d| d["status"] == "failed").unwrap()["id"].as_str().unwrap().to_owned();
     let (status, problem) = api.call(reqwest::Method::POST, &format!("/deliveries/{one}/retry"), None).await;
     assert_eq!(status, 409, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("too_many_errors"), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("deactivated after too many errors"), "{problem}");
     api.post(&format!("/webhooks/{id}/reactivate"), json!({})).await;
     rx.set_down(false);
 
