@@ -38,3 +38,17 @@ test("every page has zero axe-core violations", async ({ page, baseURL }) => {
   );
   for (const url of pages.slice(1)) await check(url);
 });
+
+test("at 390 px wide (a phone), no page scrolls sideways and the navigation is all there", async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await signIn(page);
+  for (const url of ["/", "/dashboard", "/webhooks", "/recover", "/settings"]) {
+    await open(page, url);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(wide, `${url} is ${wide} px wide`).toBeLessThanOrEqual(390);
+    for (const name of ["Delivery log", "Dashboard", "Webhooks", "Recover", "Settings"]) {
+      const link = page.getByRole("navigation", { name: "Main" }).getByRole("link", { name });
+      await expect(link).toBeInViewport();
+    }
+  }
+});

@@ -158,7 +158,7 @@ fn ApiKeysSection() -> impl IntoView {
             })}
             <Transition fallback=|| ()>
                 {move || keys.get().and_then(Result::ok).map(|list| view! {
-                    <table class="data">
+                    <div class="table-wrap"><table class="data">
                         <caption class="visually-hidden">"API keys"</caption>
                         <thead><tr><th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Actions"</th></tr></thead>
                         <tbody>
@@ -180,7 +180,7 @@ fn ApiKeysSection() -> impl IntoView {
                                 }
                             }).collect_view()}
                         </tbody>
-                    </table>
+                    </table></div>
                 })}
             </Transition>
         </section>
@@ -196,7 +196,7 @@ fn UsersSection() -> impl IntoView {
             <p class="muted small">"Admins change everything; viewers read. Add users with "<code>"herald user create --email … --role viewer"</code>"."</p>
             <Transition fallback=|| ()>
                 {move || users.get().and_then(Result::ok).map(|list| view! {
-                    <table class="data">
+                    <div class="table-wrap"><table class="data">
                         <caption class="visually-hidden">"Users"</caption>
                         <thead><tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Since"</th></tr></thead>
                         <tbody>
@@ -204,7 +204,7 @@ fn UsersSection() -> impl IntoView {
                                 <tr><td>{u.email}{u.disabled.then_some(" (disabled)")}</td><td>{u.role.label()}</td><td>{timestamp(u.created_at)}</td></tr>
                             }).collect_view()}
                         </tbody>
-                    </table>
+                    </table></div>
                 })}
             </Transition>
         </section>

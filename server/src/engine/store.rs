@@ -912,12 +912,30 @@ fn usage_changes(batch: &[Attempted]) -> Vec<(Uuid, UsageChange)> {
     changes
 }
 
-/// The usage row's `last_error`: the outcome and the status or error.
+/// The usage row's `last_error`, in words a person reads (the webhook's page, the dashboard, the
+/// `webhook.failing` event): "HTTP 503", "Connection refused", "Timed out: …".
 fn describe_error(sent: &Sent) -> String {
-    match (&sent.response, &sent.error) {
-        (Some(r), _) => format!("{}: HTTP {}", sent.outcome, r.status),
-        (None, Some(e)) => format!("{}: {e}", sent.outcome),
-        (None, None) => sent.outcome.to_string(),
+    use app::models::Outcome;
+    if let Some(r) = &sent.response {
+        return format!("HTTP {}", r.status);
+    }
+    let error = sent.error.as_deref().unwrap_or_default();
+    let lower = error.to_ascii_lowercase();
+    let what = match sent.outcome {
+        Outcome::ConnectError if lower.contains("connection refused") => return "Connection refused".into(),
+        Outcome::ConnectError if lower.contains("dns error") || lower.contains("failed to lookup") => {
+            return format!("DNS lookup failed: {error}");
+        }
+        Outcome::ConnectError => "Could not connect",
+        Outcome::Timeout => "Timed out",
+        Outcome::TlsError => "TLS handshake failed",
+        Outcome::Blocked => "Blocked destination",
+        other => other.as_str(),
+    };
+    if error.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what}: {error}")
     }
 }
 
@@ -1108,7 +1126,24 @@ mod tests {
         let c = change(&[sent(Outcome::ConnectError, 1), sent(Outcome::Timeout, 2)]);
         assert_eq!((c.calls, c.errors, c.since_success), (2, 2, None));
         assert_eq!(c.first_failure_at, Some(sent(Outcome::Timeout, 1).started_at));
-        assert_eq!(c.last_error, Some(("timeout: refused".into(), sent(Outcome::Timeout, 2).started_at)));
+        assert_eq!(c.last_error, Some(("Timed out: refused".into(), sent(Outcome::Timeout, 2).started_at)));
+    }
+
+    #[test]
+    fn last_errors_read_as_words() {
+        let mut refused = sent(Outcome::ConnectError, 1);
+        refused.error =
+            Some("error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)".into());
+        assert_eq!(describe_error(&refused), "Connection refused");
+        let mut answered = sent(Outcome::ServerError, 1);
+        answered.response = Some(super::super::dispatch::Response {
+            status: 503,
+            headers: Default::default(),
+            body: String::new(),
+            truncated: false,
+        });
+        assert_eq!(describe_error(&answered), "HTTP 503");
+        assert_eq!(describe_error(&sent(Outcome::TlsError, 1)), "TLS handshake failed: refused");
     }
 
     #[test]
