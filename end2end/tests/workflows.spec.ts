@@ -138,7 +138,15 @@ test("recover after downtime: receiver down, events fail, receiver up, bulk reco
   await expect(page.getByTestId("recover-matching")).toHaveText("5 deliveries match.");
   await page.screenshot({ path: path.join(shots, "recover.png"), fullPage: true });
   await page.getByTestId("recover-start").click();
-  await expect(page.getByTestId("recover-progress")).toContainText("5 of 5 queued again · succeeded");
+  await expect(page.getByTestId("recover-progress")).toHaveText("5 of 5 queued again");
+  // Followed live until nothing it queued waits: what was delivered, what failed again.
+  await expect(page.getByTestId("recover-outcome")).toHaveText("5 delivered · 0 failed again · 0 waiting");
+  // "Still failing" is this webhook and this window, not the whole log.
+  const link = await page.getByTestId("still-failing").getAttribute("href");
+  expect(link).toContain(`webhook_id=${shop.id}`);
+  expect(link).toContain("since=");
+  await page.getByTestId("still-failing").click();
+  await expect(page.getByTestId("delivery-log-empty")).toContainText("No deliveries match");
 
   await until("all five delivered", async () => (await deliveriesOf(baseURL!, shop.id)).every((d) => d.status === "succeeded"));
   await open(page, `/?q=Shop`);

@@ -70,8 +70,59 @@ impl From<jobs::Model> for Job {
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,
+            outcome: None,
         }
     }
+}
+
+/// For a bulk re-send: among the deliveries its filter selects (whatever their status now), those
+/// it queued, by what became of them: delivered or failed after an attempt the job triggered,
+/// or still waiting for one.
+async fn outcome(db: &DatabaseConnection, job: &jobs::Model) -> Result<crate::models::JobOutcome, DbErr> {
+    use sea_orm::sea_query::Query;
+
+    use super::entities::attempts;
+
+    let filter: BulkRetryFilter = serde_json::from_str(&job.params).unwrap_or_default();
+    let mut base = deliveries::Entity::find();
+    if let Some(id) = filter.webhook_id {
+        base = base.filter(deliveries::Column::WebhookId.eq(id.0));
+    }
+    if let Some(t) = filter.event_type.as_deref().filter(|t| !t.is_empty()) {
+        base = base.filter(deliveries::Column::EventType.eq(t));
+    }
+    if let Some(c) = filter.category.as_deref().filter(|c| !c.is_empty()) {
+        base = base.filter(deliveries::Column::Category.eq(c));
+    }
+    if let Some(since) = filter.since {
+        base = base.filter(deliveries::Column::CreatedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        base = base.filter(deliveries::Column::CreatedAt.lt(until));
+    }
+    // Attempts the job's re-queue triggered, since it was created.
+    let sent_by_job = Query::select()
+        .column(attempts::Column::DeliveryId)
+        .from(attempts::Entity)
+        .and_where(attempts::Column::Trigger.eq(AttemptTrigger::Bulk.as_str()))
+        .and_where(attempts::Column::StartedAt.gte(job.created_at))
+        .to_owned();
+    let after_attempt = |status: DeliveryStatus| {
+        base.clone()
+            .filter(deliveries::Column::Status.eq(status))
+            .filter(deliveries::Column::Id.in_subquery(sent_by_job.clone()))
+            .count(db)
+    };
+    let delivered = after_attempt(DeliveryStatus::Succeeded).await?;
+    let failed = after_attempt(DeliveryStatus::Failed).await?;
+    // Queued and not attempted yet, or attempted and retrying on their schedule.
+    let pending = base
+        .clone()
+        .filter(deliveries::Column::PendingTrigger.eq(AttemptTrigger::Bulk.as_str()))
+        .count(db)
+        .await?
+        + after_attempt(DeliveryStatus::Retrying).await?;
+    Ok(crate::models::JobOutcome { delivered, failed, pending })
 }
 
 fn matching(filter: &BulkRetryFilter) -> Select<deliveries::Entity> {
@@ -191,7 +242,12 @@ pub async fn create_bulk_retry(
 }
 
 pub async fn find(db: &DatabaseConnection, id: JobId) -> Result<Option<Job>, DbErr> {
-    Ok(jobs::Entity::find_by_id(id.0).one(db).await?.map(Job::from))
+    let Some(found) = jobs::Entity::find_by_id(id.0).one(db).await? else { return Ok(None) };
+    let outcome = match found.kind.as_str() {
+        BULK_RETRY => Some(outcome(db, &found).await?),
+        _ => None,
+    };
+    Ok(Some(Job { outcome, ..Job::from(found) }))
 }
 
 /// Extends a running job's lease while its worker still holds it; false when another worker

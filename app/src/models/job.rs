@@ -62,6 +62,19 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// A bulk re-send: what became of the deliveries it queued, so far.
+    #[serde(default)]
+    pub outcome: Option<JobOutcome>,
+}
+
+/// What became of the deliveries a bulk re-send queued: sent and answered 2xx, failed again, or
+/// still waiting for their attempt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct JobOutcome {
+    pub delivered: u64,
+    pub failed: u64,
+    pub pending: u64,
 }
 
 /// What `POST /deliveries/retry` answers.

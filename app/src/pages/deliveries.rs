@@ -17,7 +17,8 @@ use crate::{
 };
 
 /// The query parameters the log understands, in the order they appear in links.
-const KEYS: [&str; 7] = ["q", "status", "category", "sort", "order", "cursor", "back"];
+const KEYS: [&str; 10] =
+    ["q", "status", "category", "webhook_id", "since", "until", "sort", "order", "cursor", "back"];
 /// Earlier pages' cursors, kept in `back` so "Previous" is a plain link too.
 const BACK_SEP: char = '~';
 
@@ -93,6 +94,9 @@ pub fn DeliveryLogPage() -> impl IntoView {
         q: get("q").filter(|s| !s.trim().is_empty()),
         status: parse(get("status")),
         category: get("category").filter(|s| !s.is_empty()),
+        webhook_id: parse(get("webhook_id")),
+        since: parse(get("since")),
+        until: parse(get("until")),
         sort: parse(get("sort")),
         order: parse(get("order")),
         cursor: get("cursor").filter(|s| !s.is_empty()),
@@ -132,7 +136,11 @@ pub fn DeliveryLogPage() -> impl IntoView {
         ev.prevent_default();
         go_search(vec![("q", Some(search.get_untracked()))]);
     };
-    let filtered = move || ["q", "status", "category"].iter().any(|k| get(k).is_some_and(|v| !v.is_empty()));
+    let filtered = move || {
+        ["q", "status", "category", "webhook_id", "since", "until"]
+            .iter()
+            .any(|k| get(k).is_some_and(|v| !v.is_empty()))
+    };
     let go_status = go.clone();
     let go_category = go.clone();
     let go_sort = go.clone();

@@ -15,6 +15,18 @@ use crate::{
     models::{BulkRetryFilter, DeliveryStatus, Job, JobId},
 };
 
+/// The delivery log showing what is still failing among what a job's filter selects: its
+/// webhook and its window, not the whole log.
+fn still_failing(params: &serde_json::Value) -> String {
+    let mut link = "/?status=failed".to_owned();
+    for key in ["webhook_id", "since", "until"] {
+        if let Some(v) = params[key].as_str() {
+            link.push_str(&format!("&{key}={}", v.replace('+', "%2B").replace(':', "%3A")));
+        }
+    }
+    link
+}
+
 #[component]
 pub fn RecoverPage() -> impl IntoView {
     let query = use_query_map();
@@ -80,7 +92,9 @@ pub fn RecoverPage() -> impl IntoView {
                 super::sleep(std::time::Duration::from_millis(500)).await;
                 match get_job(id).await {
                     Ok(j) => {
-                        let done = j.status == "succeeded" || j.status == "failed";
+                        // Done once the job has queued everything and nothing it queued waits.
+                        let queued = j.status == "succeeded" || j.status == "failed";
+                        let done = queued && j.outcome.is_none_or(|o| o.pending == 0);
                         job.set(Some(j));
                         if done {
                             return;
@@ -185,9 +199,16 @@ pub fn RecoverPage() -> impl IntoView {
                 <section class="card" data-test="recover-job" aria-live="polite">
                     <h2>"Re-send job"</h2>
                     <progress max=total.max(1) value=j.progress_done aria-label="Progress"></progress>
-                    <p data-test="recover-progress">{format!("{} of {} queued again · {}", j.progress_done, total, j.status)}</p>
+                    <p data-test="recover-progress">{format!("{} of {} queued again{}", j.progress_done, total,
+                        match j.status.as_str() { "succeeded" => "", "failed" => " · the job failed", _ => " · queueing…" })}</p>
+                    {j.outcome.map(|o| view! {
+                        <p data-test="recover-outcome">
+                            <strong>{o.delivered}</strong>" delivered · "<strong>{o.failed}</strong>" failed again · "
+                            <strong>{o.pending}</strong>{if o.pending > 0 { " still on their way" } else { " waiting" }}
+                        </p>
+                    })}
                     {j.error.map(|e| view! { <p class="alert error">{e}</p> })}
-                    <p><a href="/?status=failed">"See what is still failing"</a></p>
+                    <p><a href=still_failing(&j.params) data-test="still-failing">"See what is still failing"</a></p>
                 </section>
             }
         })}

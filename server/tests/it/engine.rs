@@ -363,6 +363,13 @@ async fn resend_one_and_bulk_resend_by_filter(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(bulk.len(), 4);
+    // The job says what became of what it queued: all four delivered, none failed or waiting.
+    let outcome = eventually("the job's outcome", WAIT, || async {
+        let job = api.get(&format!("/jobs/{job_id}")).await;
+        (job["outcome"]["pending"] == 0).then(|| job["outcome"].clone())
+    })
+    .await;
+    assert_eq!(outcome, json!({"delivered": 4, "failed": 0, "pending": 0}), "{job}");
 
     let (status, problem) =
         api.call(reqwest::Method::POST, "/deliveries/retry", Some(json!({"status": ["succeeded"]}))).await;
