@@ -165,9 +165,14 @@ impl Engine {
         loop {
             let webhook = claimed.delivery.webhook_id;
             if let Some(send_at) = claimed.send_at {
-                // The time its webhook's rate limit reserved for it.
+                // The time its webhook's rate limit reserved for it, kept apart from this
+                // process's previous request to it as reserved even when the timer fires late.
                 let wait = (send_at - app::db::now()).to_std().unwrap_or_default();
                 tokio::time::sleep(wait).await;
+                let pace = self.lanes.pace(webhook, send_at);
+                if !pace.is_zero() {
+                    tokio::time::sleep(pace).await;
+                }
             }
             if self.lanes.paused(&webhook) {
                 // The receiver asked for a pause after this one was handed on: it waits too.

@@ -328,7 +328,7 @@ async fn reserve_send_times(
                 unsendable.insert(c.delivery.id);
                 line_stops = c.place().is_some();
             }
-            c.send_at = (send_at > at).then_some(send_at);
+            c.send_at = Some(send_at);
         }
     }
     Ok(unsendable)
