@@ -169,7 +169,12 @@ pub async fn update(
     patch: WebhookPatch,
     actor: &str,
 ) -> Result<Option<Webhook>, DbErr> {
-    let Some(current) = find(db, id).await? else { return Ok(None) };
+    // Read and written in one transaction: a webhook deleted meanwhile is a 404, not a failed
+    // update (on SQLite the write lock is taken first; on PostgreSQL the row is locked).
+    let txn = super::begin_write(db).await?;
+    let Some(current) = webhooks::Entity::find_by_id(id.0).lock_exclusive().one(&txn).await? else {
+        return Ok(None);
+    };
     let at = now();
     let mut model: webhooks::ActiveModel = current.clone().into();
     if let Some(name) = patch.name {
@@ -232,7 +237,6 @@ pub async fn update(
     }
     model.updated_at = Set(at);
     let stopping = matches!(patch.enabled, Some(false)) && current.enabled;
-    let txn = super::begin_write(db).await?;
     let updated = model.update(&txn).await?;
     if let Some(ordered) = reordering {
         webhook_usage::Entity::update_many()
@@ -338,7 +342,9 @@ pub async fn rotate_secret(
     actor: &str,
 ) -> Result<Option<String>, DbErr> {
     let txn = super::begin_write(db).await?;
-    let Some(current) = webhooks::Entity::find_by_id(id.0).one(&txn).await? else { return Ok(None) };
+    let Some(current) = webhooks::Entity::find_by_id(id.0).lock_exclusive().one(&txn).await? else {
+        return Ok(None);
+    };
     let secret = new_secret();
     let at = now();
     let mut model: webhooks::ActiveModel = current.clone().into();
@@ -379,7 +385,9 @@ pub async fn reactivate(
 
     let at = now();
     let txn = super::begin_write(db).await?;
-    let Some(current) = webhooks::Entity::find_by_id(id.0).one(&txn).await? else { return Ok(None) };
+    let Some(current) = webhooks::Entity::find_by_id(id.0).lock_exclusive().one(&txn).await? else {
+        return Ok(None);
+    };
     let mut model: webhooks::ActiveModel = current.into();
     model.enabled = Set(true);
     model.state = Set(WebhookState::Active);

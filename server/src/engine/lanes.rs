@@ -27,9 +27,6 @@ struct State {
     inactive: HashSet<Uuid>,
     /// Webhooks whose receiver asked Herald to wait: nothing of theirs starts before then.
     pauses: HashMap<Uuid, Pause>,
-    /// Per rate-limited webhook, the latest send time reserved by this process and when that
-    /// request goes (see `pace`).
-    paces: HashMap<Uuid, (chrono::DateTime<chrono::Utc>, Instant)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -220,27 +217,6 @@ impl Lanes {
         }
     }
 
-    /// A rate-limited delivery reserved for `reserved` is due: answers how much longer it must
-    /// wait so that it goes no sooner after this process's previous request to the webhook than
-    /// their reserved times are apart. A process that wakes late (two busy cores) would otherwise
-    /// send at once what it reserved one interval apart, past the limit; a burst, reserved for
-    /// the same time, still goes at once.
-    pub fn pace(&self, webhook: Uuid, reserved: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
-        let mut state = self.lock();
-        let now = Instant::now();
-        let last = state.paces.get(&webhook).copied();
-        let at = match last {
-            Some((prev_reserved, prev_at)) if reserved > prev_reserved => {
-                (prev_at + (reserved - prev_reserved).to_std().unwrap_or_default()).max(now)
-            }
-            _ => now,
-        };
-        if last.is_none_or(|(prev_reserved, _)| reserved >= prev_reserved) {
-            state.paces.insert(webhook, (reserved, at));
-        }
-        at - now
-    }
-
     /// Every ready delivery, dropped (on shutdown, before the leases are released).
     pub fn clear(&self) {
         for lane in self.lock().lanes.values_mut() {
@@ -251,27 +227,5 @@ impl Lanes {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Every change is made in one call, so the state is consistent whatever panicked.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-#[cfg(test)]
-mod pace_tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn pacing_keeps_reserved_gaps_when_woken_late() {
-        let (lanes, webhook, t0) = (Lanes::default(), Uuid::nil(), chrono::Utc::now());
-        assert_eq!(lanes.pace(webhook, t0), Duration::ZERO, "the first goes at once");
-        assert_eq!(lanes.pace(webhook, t0), Duration::ZERO, "a burst, reserved for the same time, too");
-        // Reserved 50 ms later but woken at the same moment: it waits the 50 ms.
-        let wait = lanes.pace(webhook, t0 + chrono::Duration::milliseconds(50));
-        assert!(wait > Duration::from_millis(45) && wait <= Duration::from_millis(50), "{wait:?}");
-        // The next, 50 ms after that, keeps its gap from the one still waiting.
-        let wait = lanes.pace(webhook, t0 + chrono::Duration::milliseconds(100));
-        assert!(wait > Duration::from_millis(95) && wait <= Duration::from_millis(100), "{wait:?}");
-        // One reserved before the latest (handed out of order) is not held back.
-        assert_eq!(lanes.pace(webhook, t0 + chrono::Duration::milliseconds(10)), Duration::ZERO);
     }
 }

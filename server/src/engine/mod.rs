@@ -164,15 +164,11 @@ impl Engine {
     async fn process(self: Arc<Self>, mut claimed: Claimed, recorder: mpsc::Sender<Attempted>) {
         loop {
             let webhook = claimed.delivery.webhook_id;
-            if let Some(send_at) = claimed.send_at {
-                // The time its webhook's rate limit reserved for it, kept apart from this
-                // process's previous request to it as reserved even when the timer fires late.
-                let wait = (send_at - app::db::now()).to_std().unwrap_or_default();
-                tokio::time::sleep(wait).await;
-                let pace = self.lanes.pace(webhook, send_at);
-                if !pace.is_zero() {
-                    tokio::time::sleep(pace).await;
-                }
+            if !self.wait_for_its_time(&mut claimed).await {
+                // Its new time would outlast its lease: back to the queue, and the slot is free.
+                self.lanes.give_up(webhook);
+                self.release(vec![claimed.delivery.id]).await;
+                return;
             }
             if self.lanes.paused(&webhook) {
                 // The receiver asked for a pause after this one was handed on: it waits too.
@@ -220,6 +216,36 @@ impl Engine {
                 None => return,
             }
         }
+    }
+
+    /// Waits for the send time its webhook's rate limit reserved for a delivery. A process whose
+    /// timer fires late (busy cores) would send it close to requests reserved after it, by this
+    /// process or another, past the limit: it takes a new time from the shared schedule instead
+    /// (the old one is wasted, never used twice). False when that time would outlast its lease.
+    async fn wait_for_its_time(&self, claimed: &mut Claimed) -> bool {
+        /// How late a request may go after its reserved time.
+        const LATE: chrono::Duration = chrono::Duration::milliseconds(20);
+        let (Some(mut send_at), Some(rate)) = (claimed.send_at, claimed.rate) else { return true };
+        let margin = chrono::Duration::from_std(self.settings.lease_margin / 2).unwrap_or_default();
+        let latest = claimed
+            .delivery
+            .lease_expires_at
+            .map(|e| e - chrono::Duration::milliseconds(i64::from(claimed.webhook.timeout_ms)) - margin);
+        for _ in 0..3 {
+            tokio::time::sleep((send_at - app::db::now()).to_std().unwrap_or_default()).await;
+            let now = app::db::now();
+            if now - send_at <= LATE {
+                return true;
+            }
+            match flow::reserve(&self.db, claimed.delivery.webhook_id, rate, 1, flow::micros(now)).await {
+                Ok(times) => send_at = times.first().map_or(now, |t| flow::from_micros(*t)),
+                Err(_) => return true, // the database is away: go as reserved
+            }
+            if latest.is_some_and(|l| send_at > l) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends one delivery and decides what comes next.

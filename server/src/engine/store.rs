@@ -31,6 +31,8 @@ pub struct Claimed {
     pub event: events::Model,
     /// Not before then: the send time its webhook's rate limit reserved for it.
     pub send_at: Option<DateTime<Utc>>,
+    /// Its webhook's rate limit, when it has one.
+    pub rate: Option<flow::Rate>,
 }
 
 impl Claimed {
@@ -280,7 +282,7 @@ pub async fn claim(
         .filter_map(|delivery| {
             let webhook = webhooks.get(&delivery.webhook_id)?.clone();
             let event = events.get(&delivery.event_id)?.clone();
-            Some(Claimed { delivery, webhook, event, send_at: None })
+            Some(Claimed { delivery, webhook, event, send_at: None, rate: None })
         })
         .collect();
     // Lines in their order, the rest oldest due first: the order the lanes send them in.
@@ -329,6 +331,7 @@ async fn reserve_send_times(
                 line_stops = c.place().is_some();
             }
             c.send_at = Some(send_at);
+            c.rate = Some(rate);
         }
     }
     Ok(unsendable)

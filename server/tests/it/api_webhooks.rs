@@ -14,6 +14,7 @@ both_databases!(
     concurrent_duplicate_posts_create_one_event,
     a_batch_of_events_stores_each_idempotency_key_once,
     reactivation_recovers_held_deliveries_since_a_time,
+    a_webhook_deleted_while_it_is_changed_is_a_404_not_a_500,
 );
 
 struct Api<'a> {
@@ -451,5 +452,27 @@ async fn reactivation_recovers_held_deliveries_since_a_time(backend: Backend) {
     let held: Vec<&str> =
         held["items"].as_array().unwrap().iter().map(|d| d["event_id"].as_str().unwrap()).collect();
     assert_eq!(held, [first["id"].as_str().unwrap()], "only the delivery before the given time stays held");
+    app.stop().await;
+}
+
+/// Found by schemathesis (two workers): a `PATCH` racing a `DELETE` of the same webhook answered
+/// 500 ("None of the records are updated"); it is read and written in one transaction now.
+async fn a_webhook_deleted_while_it_is_changed_is_a_404_not_a_500(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let api = app.api().await;
+    let mut statuses = Vec::new();
+    for n in 0..30 {
+        let (id, _) = api
+            .webhook(json!({"name": format!("w{n}"), "url": "https://example.com/h", "event_types": ["*"]}))
+            .await;
+        let path = format!("/webhooks/{id}");
+        let (patched, deleted) = tokio::join!(
+            api.call(reqwest::Method::PATCH, &path, Some(json!({"description": "changed"}))),
+            api.call(reqwest::Method::DELETE, &path, None),
+        );
+        assert!(deleted.0.is_success(), "{deleted:?}");
+        statuses.push(patched.0.as_u16());
+    }
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 404), "every PATCH is 200 or 404: {statuses:?}");
     app.stop().await;
 }
