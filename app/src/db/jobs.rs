@@ -84,22 +84,7 @@ async fn outcome(db: &DatabaseConnection, job: &jobs::Model) -> Result<crate::mo
     use super::entities::attempts;
 
     let filter: BulkRetryFilter = serde_json::from_str(&job.params).unwrap_or_default();
-    let mut base = deliveries::Entity::find();
-    if let Some(id) = filter.webhook_id {
-        base = base.filter(deliveries::Column::WebhookId.eq(id.0));
-    }
-    if let Some(t) = filter.event_type.as_deref().filter(|t| !t.is_empty()) {
-        base = base.filter(deliveries::Column::EventType.eq(t));
-    }
-    if let Some(c) = filter.category.as_deref().filter(|c| !c.is_empty()) {
-        base = base.filter(deliveries::Column::Category.eq(c));
-    }
-    if let Some(since) = filter.since {
-        base = base.filter(deliveries::Column::CreatedAt.gte(since));
-    }
-    if let Some(until) = filter.until {
-        base = base.filter(deliveries::Column::CreatedAt.lt(until));
-    }
+    let base = selected(&filter);
     // Attempts the job's re-queue triggered, since it was created.
     let sent_by_job = Query::select()
         .column(attempts::Column::DeliveryId)
@@ -125,11 +110,18 @@ async fn outcome(db: &DatabaseConnection, job: &jobs::Model) -> Result<crate::mo
     Ok(crate::models::JobOutcome { delivered, failed, pending })
 }
 
+/// What a bulk re-send takes now: its filter's deliveries of active webhooks in its statuses.
 fn matching(filter: &BulkRetryFilter) -> Select<deliveries::Entity> {
-    let mut select = deliveries::Entity::find()
+    selected(filter)
         .inner_join(webhooks::Entity)
         .filter(webhooks::Column::State.eq(WebhookState::Active))
-        .filter(deliveries::Column::Status.is_in(filter.statuses()));
+        .filter(deliveries::Column::Status.is_in(filter.statuses()))
+}
+
+/// The deliveries a bulk re-send's filter selects by webhook, type, category and window, whatever
+/// their status.
+fn selected(filter: &BulkRetryFilter) -> Select<deliveries::Entity> {
+    let mut select = deliveries::Entity::find();
     if let Some(id) = filter.webhook_id {
         select = select.filter(deliveries::Column::WebhookId.eq(id.0));
     }
