@@ -42,13 +42,7 @@ pub async fn reserve(
 /// was ordered, or queued again since), after every place taken so far, oldest first. Run when
 /// ordering is switched on, and after deliveries of an ordered webhook are queued again.
 pub async fn number_unplaced(txn: &impl ConnectionTrait, webhook_id: Uuid) -> Result<u64, DbErr> {
-    let unplaced = || {
-        deliveries::Entity::find()
-            .filter(deliveries::Column::WebhookId.eq(webhook_id))
-            .filter(deliveries::Column::LineSeq.is_null())
-            .filter(deliveries::Column::NextAttemptAt.is_not_null())
-    };
-    let count = unplaced().count(txn).await? as i64;
+    let count = unplaced(txn, webhook_id).await? as i64;
     if count == 0 {
         return Ok(0);
     }
@@ -67,6 +61,16 @@ pub async fn number_unplaced(txn: &impl ConnectionTrait, webhook_id: Uuid) -> Re
     );
     let values = vec![(first - 1).into(), webhook_id.into()];
     Ok(txn.execute_raw(Statement::from_sql_and_values(backend, statement, values)).await?.rows_affected())
+}
+
+/// How many scheduled deliveries of the webhook have no place in its line.
+pub async fn unplaced(db: &impl ConnectionTrait, webhook_id: Uuid) -> Result<u64, DbErr> {
+    deliveries::Entity::find()
+        .filter(deliveries::Column::WebhookId.eq(webhook_id))
+        .filter(deliveries::Column::LineSeq.is_null())
+        .filter(deliveries::Column::NextAttemptAt.is_not_null())
+        .count(db)
+        .await
 }
 
 /// After deliveries were queued again (a re-send, a bulk re-send, a recovery): those of ordered

@@ -1078,6 +1078,11 @@ pub async fn place_newly_ordered(db: &DatabaseConnection) -> Result<u64, DbErr> 
         .await?;
     let mut placed = 0;
     for webhook_id in recent {
+        // A read first: on SQLite a write transaction takes the database's one write lock, every
+        // second for two minutes, for what is almost always nothing.
+        if app::db::lines::unplaced(db, webhook_id).await? == 0 {
+            continue;
+        }
         let _turn = app::db::sqlite_write_turn(db).await;
         let txn = app::db::begin_write(db).await?;
         placed += app::db::lines::number_unplaced(&txn, webhook_id).await?;
