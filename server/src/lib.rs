@@ -92,6 +92,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         state.db_health.clone(),
         metrics.clone(),
     )?);
+    state.ingest.hand_off_to(engine.clone());
     // The heartbeat outlives the engine, so no other process takes this one's leases for a
     // dead process's while it finishes its requests on shutdown.
     let heartbeat = engine::heartbeat::Heartbeat {

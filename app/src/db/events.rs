@@ -2,12 +2,12 @@
 
 use sea_orm::{
     entity::prelude::*, ActiveValue::Set, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr, TransactionSession, TransactionTrait,
+    SqlErr, TransactionSession, TransactionTrait, TryIntoModel,
 };
 
 use super::deliveries::{decode_cursor, encode_cursor, ListError};
 use super::{
-    entities::{deliveries, events, webhooks},
+    entities::{deliveries, events, webhook_usage, webhooks},
     now,
     webhooks::event_types_of,
 };
@@ -54,6 +54,62 @@ pub async fn ingest_many<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     batch: &[NewEvent],
 ) -> Result<Vec<EventAccepted>, DbErr> {
+    Ok(ingest_batch(db, batch, None).await?.0)
+}
+
+/// This process's delivery engine as the ingest sees it. It takes new deliveries straight from
+/// the commit that stores them: they are written already leased to it, in the same transaction,
+/// and handed over once committed, so the common case (a fresh event to a healthy webhook) needs
+/// no claim and no second write. It takes only what fits its lane of each webhook; the rest is
+/// stored unleased, for the claim.
+pub trait HandOff: Send + Sync {
+    /// Reserves room for up to `wanted` new deliveries to `webhook` (with its usage row, read in
+    /// the ingest's transaction); answers how many it takes, 0 when the claim should have them.
+    fn reserve(
+        &self,
+        webhook: &webhooks::Model,
+        usage: Option<&webhook_usage::Model>,
+        wanted: usize,
+    ) -> usize;
+    /// The lease a delivery it takes is written with: its owner, and when it expires.
+    fn lease(&self, webhook: &webhooks::Model, at: DateTimeUtc) -> (String, DateTimeUtc);
+    /// After the commit: the deliveries it reserved, now stored and leased to it; `unleased`:
+    /// others were stored for the claim.
+    fn hand(&self, handed: Vec<Handed>, unleased: bool);
+    /// The transaction did not commit: these reservations (webhook, count) are void.
+    fn cancel(&self, reserved: &[(Uuid, usize)]);
+}
+
+/// A new delivery handed to the engine, with what sending it needs.
+#[derive(Clone, Debug)]
+pub struct Handed {
+    pub delivery: deliveries::Model,
+    pub webhook: webhooks::Model,
+    pub event: events::Model,
+}
+
+/// Reservations made for one ingest transaction: void unless the transaction commits (a failed
+/// statement, a failed commit, or the request being dropped midway all cancel them).
+struct Reserved<'a> {
+    hand_off: &'a dyn HandOff,
+    held: Vec<(Uuid, usize)>,
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if !self.held.is_empty() {
+            self.hand_off.cancel(&self.held);
+        }
+    }
+}
+
+/// `ingest_many`, offering the new deliveries to `hand_off`: answers also what it took, and
+/// whether any delivery was stored unleased (for the claim).
+pub async fn ingest_batch<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    batch: &[NewEvent],
+    hand_off: Option<&dyn HandOff>,
+) -> Result<(Vec<EventAccepted>, Vec<Handed>, bool), DbErr> {
     let at = now();
     let txn = super::begin_write(db).await?;
     let keys: Vec<&str> = batch.iter().filter_map(|e| e.idempotency_key.as_deref()).collect();
@@ -120,11 +176,87 @@ pub async fn ingest_many<C: ConnectionTrait + TransactionTrait>(
         events::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
     place_in_lines(&txn, &webhooks, &mut delivery_rows).await?;
+    let mut reserved = None;
+    let mut leased = Vec::new();
+    if let Some(hand_off) = hand_off.filter(|_| !delivery_rows.is_empty()) {
+        let r = reserved.insert(Reserved { hand_off, held: Vec::new() });
+        leased = lease_new(&txn, r, &webhooks, &mut delivery_rows, at).await?;
+    }
+    let unleased = leased.len() < delivery_rows.len();
     for chunk in delivery_rows.chunks(super::ROWS_PER_STATEMENT) {
         deliveries::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
     txn.commit().await?;
-    Ok(answers)
+    let mut handed = Vec::with_capacity(leased.len());
+    if let Some(mut r) = reserved {
+        r.held.clear(); // committed: no longer void
+        let webhooks: std::collections::HashMap<Uuid, &webhooks::Model> =
+            webhooks.iter().map(|w| (w.id, w)).collect();
+        let events: std::collections::HashMap<Uuid, &events::ActiveModel> =
+            event_rows.iter().filter_map(|e| Some((*e.id.try_as_ref()?, e))).collect();
+        for i in leased {
+            let row = delivery_rows[i].clone();
+            let (Ok(delivery), Some(webhook)) = (
+                row.try_into_model(),
+                delivery_rows[i].webhook_id.try_as_ref().and_then(|w| webhooks.get(w)),
+            ) else {
+                continue; // cannot happen: every column is set; its lease then expires
+            };
+            let Some(Ok(event)) = events.get(&delivery.event_id).map(|e| (*e).clone().try_into_model())
+            else {
+                continue;
+            };
+            handed.push(Handed { delivery, webhook: (*webhook).clone(), event });
+        }
+    }
+    Ok((answers, handed, unleased))
+}
+
+/// Offers the new deliveries to the engine, webhook by webhook, the oldest first, and writes
+/// the lease on those it takes. Answers their indexes in `rows`. Reads each webhook's usage
+/// (failing, paused) in the transaction, so the engine decides on what is stored now.
+async fn lease_new(
+    txn: &impl ConnectionTrait,
+    reserved: &mut Reserved<'_>,
+    webhooks: &[webhooks::Model],
+    rows: &mut [deliveries::ActiveModel],
+    at: DateTimeUtc,
+) -> Result<Vec<usize>, DbErr> {
+    let mut per_webhook: std::collections::HashMap<Uuid, Vec<usize>> = std::collections::HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let due = matches!(row.status.try_as_ref(), Some(DeliveryStatus::Pending))
+            && matches!(row.line_seq.try_as_ref(), Some(None));
+        if let (true, Some(webhook_id)) = (due, row.webhook_id.try_as_ref()) {
+            per_webhook.entry(*webhook_id).or_default().push(i);
+        }
+    }
+    if per_webhook.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = per_webhook.keys().copied().collect();
+    let usage: std::collections::HashMap<Uuid, webhook_usage::Model> = webhook_usage::Entity::find()
+        .filter(webhook_usage::Column::WebhookId.is_in(ids))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|u| (u.webhook_id, u))
+        .collect();
+    let mut leased = Vec::new();
+    for w in webhooks {
+        let Some(indexes) = per_webhook.get(&w.id) else { continue };
+        let granted = reserved.hand_off.reserve(w, usage.get(&w.id), indexes.len());
+        if granted == 0 {
+            continue;
+        }
+        reserved.held.push((w.id, granted));
+        let (owner, expires) = reserved.hand_off.lease(w, at);
+        for &i in &indexes[..granted.min(indexes.len())] {
+            rows[i].lease_owner = Set(Some(owner.clone()));
+            rows[i].lease_expires_at = Set(Some(expires));
+            leased.push(i);
+        }
+    }
+    Ok(leased)
 }
 
 /// A test event for one webhook (the admin app's "Send test event"): stored and delivered like any
@@ -204,10 +336,20 @@ const INGEST_BATCH: usize = 256;
 /// stores whatever arrived meanwhile in one transaction (`ingest_many`). Under load one commit
 /// serves many requests; an event arriving alone is written at once. Each request still gets
 /// its own answer, and its own error.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct IngestQueue {
     queue: tokio::sync::mpsc::Sender<Waiting>,
     health: super::health::DbHealth,
+    /// This process's engine, once it runs: new deliveries go to it straight from the commit.
+    hand_off: HandOffSlot,
+}
+
+type HandOffSlot = std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn HandOff>>>;
+
+impl std::fmt::Debug for IngestQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestQueue").field("hands_off", &self.hands_off()).finish()
+    }
 }
 
 #[derive(Debug)]
@@ -227,10 +369,23 @@ impl IngestQueue {
         let (queue, waiting) = tokio::sync::mpsc::channel(INGEST_BATCH * 4);
         let waiting = std::sync::Arc::new(tokio::sync::Mutex::new(waiting));
         let writers = if super::is_postgres(&db) { 4 } else { 1 };
+        let hand_off = HandOffSlot::default();
         for _ in 0..writers {
-            tokio::spawn(write_all(db.clone(), waiting.clone(), health.clone()));
+            tokio::spawn(write_all(db.clone(), waiting.clone(), health.clone(), hand_off.clone()));
         }
-        IngestQueue { queue, health }
+        IngestQueue { queue, health, hand_off }
+    }
+
+    /// From now on, new deliveries are offered to this process's engine as they are stored
+    /// (once; later calls change nothing).
+    pub fn hand_off_to(&self, engine: std::sync::Arc<dyn HandOff>) {
+        let _ = self.hand_off.set(engine);
+    }
+
+    /// Whether new deliveries go to the engine from the commit (which then wakes it for what
+    /// it did not take), so the API need not wake it.
+    pub fn hands_off(&self) -> bool {
+        self.hand_off.get().is_some()
     }
 
     pub async fn ingest(&self, event: NewEvent) -> Result<EventAccepted, DbErr> {
@@ -250,6 +405,7 @@ async fn write_all(
     db: DatabaseConnection,
     waiting: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Waiting>>>,
     health: super::health::DbHealth,
+    hand_off: HandOffSlot,
 ) {
     let mut batch = Vec::with_capacity(INGEST_BATCH);
     while waiting.lock().await.recv_many(&mut batch, INGEST_BATCH).await > 0 {
@@ -262,9 +418,13 @@ async fn write_all(
             continue;
         }
         let _turn = super::sqlite_write_turn(&db).await;
-        match ingest_many(&db, &events).await {
-            Ok(accepted) => {
+        let engine = hand_off.get().map(|h| h.as_ref());
+        match ingest_batch(&db, &events, engine).await {
+            Ok((accepted, handed, unleased)) => {
                 health.wrote();
+                if let Some(engine) = engine {
+                    engine.hand(handed, unleased);
+                }
                 for (answer, accepted) in answers.into_iter().zip(accepted) {
                     let _ = answer.send(Ok(accepted));
                 }
@@ -281,7 +441,12 @@ async fn write_all(
             // its own, where `ingest` settles that race.
             Err(_) => {
                 for (answer, event) in answers.into_iter().zip(events) {
-                    let _ = answer.send(ingest(&db, event).await);
+                    let accepted = ingest(&db, event).await;
+                    if let (Some(engine), Ok(a)) = (engine, &accepted) {
+                        engine.hand(Vec::new(), a.deliveries > 0 && !a.duplicate);
+                        // for the claim
+                    }
+                    let _ = answer.send(accepted);
                 }
             }
         }

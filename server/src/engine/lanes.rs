@@ -4,6 +4,11 @@
 //! requests in flight to that webhook stays what it was, so the limit holds, and the claim (a
 //! few statements) serves many deliveries instead of one or two. The claim keeps each lane
 //! topped up to `prefetch` ready deliveries while the webhook has a slot.
+//!
+//! New deliveries also arrive straight from the ingest (the hand-off): a lane takes them, leased
+//! in the transaction that stores them, while its webhook is healthy, its count of other
+//! processes' requests is fresh, and nothing older of it waits in the database (`backlog`):
+//! the claim then only drains backlogs and retries, oldest first.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -40,6 +45,19 @@ struct Pause {
 struct Lane {
     ready: VecDeque<Claimed>,
     running: usize,
+    /// Deliveries the ingest is storing for this lane (the hand-off), not committed yet.
+    reserved: usize,
+    /// Due deliveries of this webhook may wait unleased in the database: the claim takes them
+    /// before the hand-off takes anything newer.
+    backlog: bool,
+    /// When the hand-off last left deliveries to the database (a claim that began before
+    /// then cannot tell that they are drained).
+    refused_at: Option<Instant>,
+    /// When a claim last counted the other processes' requests.
+    counted_at: Option<Instant>,
+    /// When a delivery last arrived, started or finished here: an idle lane is kept for a while
+    /// (`KEPT`), so the hand-off can serve a webhook whose events come one at a time.
+    used_at: Option<Instant>,
     /// Requests in flight to this webhook from other processes, as the last claim counted them.
     others: usize,
     /// The last request to this webhook failed: one request at a time until one succeeds.
@@ -47,6 +65,19 @@ struct Lane {
     /// The webhook delivers in order: one request at a time, each only once the one before it
     /// succeeded and was recorded; after a failure, what waits here goes back to the line.
     ordered: bool,
+}
+
+/// How long an idle lane is kept.
+const KEPT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How old a lane's count of other processes' requests may be for the hand-off to fill it.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a claim counted, for the lanes: other processes' requests in flight per webhook, the
+/// webhooks that may have due deliveries it did not read, and when it began.
+pub struct Counted<'a> {
+    pub others: &'a HashMap<Uuid, usize>,
+    pub maybe_more: &'a HashSet<Uuid>,
+    pub started: Instant,
 }
 
 /// What this process holds of one webhook, for the claim.
@@ -63,26 +94,39 @@ impl Lanes {
         state.lanes.iter().map(|(id, l)| (*id, Held { ready: l.ready.len(), running: l.running })).collect()
     }
 
-    /// After a claim: queues what it leased, notes what other processes have in flight, and
-    /// answers the deliveries to start now, at most `room` in all, each webhook within `limit`.
+    /// Queues what a claim leased (or, with no `counted`, nothing: after a hand-off), notes
+    /// what the claim counted, and answers the deliveries to start now, at most `room` in all,
+    /// each webhook within `limit`; and, after a claim, the ready deliveries of lanes that
+    /// cannot start any because other processes hold every slot of their webhook, whose leases
+    /// are to be given back. (Two processes that each leased ahead would otherwise count each
+    /// other's waiting deliveries as requests in flight, and wait for each other until the
+    /// leases ran out.)
     pub fn fill(
         &self,
         leased: Vec<Claimed>,
-        others: &HashMap<Uuid, usize>,
+        counted: Option<Counted<'_>>,
         limit: usize,
         room: usize,
-    ) -> Vec<Claimed> {
+    ) -> (Vec<Claimed>, Vec<Uuid>) {
         let mut state = self.lock();
+        let now = Instant::now();
         for c in leased {
             let lane = state.lanes.entry(c.delivery.webhook_id).or_default();
             lane.ordered = c.place().is_some();
+            lane.used_at = Some(now);
             lane.ready.push_back(c);
         }
         let State { lanes, inactive, pauses, .. } = &mut *state;
         let mut start = Vec::new();
-        let now = Instant::now();
+        let mut blocked = Vec::new();
         for (webhook, lane) in lanes.iter_mut() {
-            lane.others = others.get(webhook).copied().unwrap_or(0);
+            if let Some(c) = &counted {
+                lane.others = c.others.get(webhook).copied().unwrap_or(0);
+                lane.counted_at = Some(now);
+                if lane.refused_at.is_none_or(|r| r < c.started) {
+                    lane.backlog = c.maybe_more.contains(webhook);
+                }
+            }
             if inactive.contains(webhook) || pauses.get(webhook).is_some_and(|p| p.until > now) {
                 continue;
             }
@@ -90,11 +134,67 @@ impl Lanes {
             while start.len() < room && lane.running + lane.others < limit {
                 let Some(next) = lane.ready.pop_front() else { break };
                 lane.running += 1;
+                lane.used_at = Some(now);
                 start.push(next);
             }
+            if counted.is_some() && lane.running == 0 && lane.others >= limit {
+                blocked.extend(lane.ready.drain(..).map(|c| c.delivery.id));
+            }
         }
-        lanes.retain(|_, l| l.running > 0 || !l.ready.is_empty());
-        start
+        lanes.retain(|_, l| {
+            l.running > 0
+                || l.reserved > 0
+                || !l.ready.is_empty()
+                || l.used_at.is_some_and(|u| now - u < KEPT)
+        });
+        (start, blocked)
+    }
+
+    /// The hand-off offers `wanted` new deliveries of `webhook`: answers how many this lane
+    /// takes (reserved until they are committed and `arrive`, or `cancel`led), so that its ready
+    /// and running deliveries stay within `cap`. None while the lane is not known to be healthy
+    /// and current, or while older deliveries of it wait in the database; whatever it does not
+    /// take is left to the claim, and marks the lane as having a backlog.
+    pub fn reserve(&self, webhook: Uuid, wanted: usize, cap: usize) -> usize {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let held_back =
+            state.inactive.contains(&webhook) || state.pauses.get(&webhook).is_some_and(|p| p.until > now);
+        let Some(lane) = state.lanes.get_mut(&webhook) else { return 0 };
+        let current = lane.counted_at.is_some_and(|c| now - c < FRESH);
+        let granted = if held_back || !current || lane.failing || lane.ordered || lane.backlog {
+            0
+        } else {
+            wanted.min(cap.saturating_sub(lane.ready.len() + lane.running + lane.reserved))
+        };
+        lane.reserved += granted;
+        if granted < wanted {
+            lane.backlog = true;
+            lane.refused_at = Some(now);
+        }
+        granted
+    }
+
+    /// Reserved deliveries, now committed and leased to this process: ready to go.
+    pub fn arrive(&self, handed: Vec<Claimed>) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        for c in handed {
+            let lane = state.lanes.entry(c.delivery.webhook_id).or_default();
+            lane.reserved = lane.reserved.saturating_sub(1);
+            lane.used_at = Some(now);
+            lane.ready.push_back(c);
+        }
+    }
+
+    /// Reservations whose transaction did not commit.
+    pub fn cancel(&self, reserved: &[(Uuid, usize)]) {
+        let mut state = self.lock();
+        for (webhook, n) in reserved {
+            if let Some(lane) = state.lanes.get_mut(webhook) {
+                lane.reserved = lane.reserved.saturating_sub(*n);
+            }
+        }
     }
 
     /// A request to `webhook` is over: answers the next ready delivery of that webhook, which
@@ -118,6 +218,7 @@ impl Lanes {
         let active = !state.inactive.contains(&webhook) && !paused;
         let lane = state.lanes.entry(webhook).or_default();
         lane.failing = !succeeded;
+        lane.used_at = Some(Instant::now());
         if hand_over && active && (succeeded || (lane.running <= 1 && !lane.ordered)) {
             while let Some(next) = lane.ready.pop_front() {
                 if usable(&next) {
@@ -144,9 +245,16 @@ impl Lanes {
         }
     }
 
-    /// Whether `webhook`'s ready deliveries are at or below half of `prefetch`: time to claim.
+    /// Whether it is time to claim for `webhook`: older deliveries of it may wait in the
+    /// database, and its ready deliveries are at or below half of `prefetch`. (Without a
+    /// backlog, new deliveries come by the hand-off, and retries that fall due by the poll.)
     pub fn running_low(&self, webhook: Uuid, prefetch: usize) -> bool {
-        self.lock().lanes.get(&webhook).is_none_or(|l| l.ready.len() * 2 <= prefetch)
+        self.lock().lanes.get(&webhook).is_none_or(|l| l.backlog && l.ready.len() * 2 <= prefetch)
+    }
+
+    /// Whether any lane may have due deliveries waiting in the database.
+    pub fn any_backlog(&self) -> bool {
+        self.lock().lanes.values().any(|l| l.backlog)
     }
 
     /// The webhooks that are not active now: their ready deliveries are dropped (answered, so

@@ -97,7 +97,10 @@ pub struct Engine {
     guard: Guard,
     /// This process, as leases and attempts name it.
     worker: String,
+    /// Deliveries became due: claim them.
     wakeup: Arc<Notify>,
+    /// The ingest handed deliveries to the lanes: start what has a slot (no claim needed).
+    handed: Notify,
     /// Requests that are over and whose attempts wait for the recorder.
     answered: Answered,
     /// Per webhook, deliveries leased ahead and requests in flight.
@@ -134,6 +137,7 @@ impl Engine {
             guard,
             worker,
             wakeup,
+            handed: Notify::new(),
             answered: Answered::default(),
             lanes: Lanes::default(),
             stopping: Default::default(),
@@ -151,6 +155,7 @@ impl Engine {
             batch,
             per_webhook: self.settings.webhook_concurrency,
             prefetch: self.settings.webhook_concurrency,
+            capacity: self.settings.max_in_flight,
             lease_margin: chrono::Duration::from_std(self.settings.lease_margin).unwrap_or_default(),
             default_rate: self.settings.default_rate,
         }
@@ -164,6 +169,15 @@ impl Engine {
     async fn process(self: Arc<Self>, mut claimed: Claimed, recorder: mpsc::Sender<Attempted>) {
         loop {
             let webhook = claimed.delivery.webhook_id;
+            if !self.lease_lasts(&claimed) {
+                // It waited in its lane past the point where its request would end within its
+                // lease: another process may take it once the lease runs out, so it is not sent
+                // from here (its lease, if still this process's, is given back).
+                self.lanes.give_up(webhook);
+                self.release(vec![claimed.delivery.id]).await;
+                self.handed.notify_one(); // the lane's next one may still be good to go
+                return;
+            }
             if !self.wait_for_its_time(&mut claimed).await {
                 // Its new time would outlast its lease: back to the queue, and the slot is free.
                 self.lanes.give_up(webhook);
@@ -189,13 +203,7 @@ impl Engine {
             } else {
                 (Some(attempted), true)
             };
-            // Only a delivery whose lease outlasts its request and half the margin is sent.
-            let margin = self.settings.lease_margin / 2;
-            let usable = |c: &Claimed| {
-                let needed = Duration::from_millis(c.webhook.timeout_ms.max(0) as u64) + margin;
-                let needed = chrono::Duration::from_std(needed).unwrap_or_default();
-                c.delivery.lease_expires_at.is_some_and(|e| e > app::db::now() + needed)
-            };
+            let usable = |c: &Claimed| self.lease_lasts(c);
             let hand_over = !self.stopping.load(std::sync::atomic::Ordering::SeqCst) && recorded;
             let mut unusable = Vec::new();
             let next = self.lanes.finish(webhook, hand_over, succeeded, usable, &mut unusable);
@@ -216,6 +224,16 @@ impl Engine {
                 None => return,
             }
         }
+    }
+
+    /// Whether a delivery's lease outlasts a request started now and half the margin: only
+    /// then is it sent. A lease that runs out lets another process claim it, and the receiver
+    /// would get it twice.
+    fn lease_lasts(&self, c: &Claimed) -> bool {
+        let needed =
+            Duration::from_millis(c.webhook.timeout_ms.max(0) as u64) + self.settings.lease_margin / 2;
+        let needed = chrono::Duration::from_std(needed).unwrap_or_default();
+        c.delivery.lease_expires_at.is_some_and(|e| e > app::db::now() + needed)
     }
 
     /// Waits for the send time its webhook's rate limit reserved for a delivery. A process whose
@@ -350,8 +368,10 @@ impl Engine {
             }
             self.answered.remove(attempted.drain(..).map(|a| a.claimed.delivery.id));
             // A claim that ran while this batch committed may have counted one of its leases
-            // as in flight: claim again now rather than at the next poll.
-            self.wakeup.notify_one();
+            // as in flight: claim again now rather than at the next poll, when anything waits.
+            if self.lanes.any_backlog() {
+                self.wakeup.notify_one();
+            }
         }
     }
 
@@ -417,7 +437,15 @@ impl Engine {
         let batch = self.settings.max_in_flight.min(100);
         let mut last_sweep = std::time::Instant::now();
         let mut backoff = Backoff::default();
+        // Whether to claim on this turn: not when the only news is a hand-off. Whatever the
+        // news, a claim runs at least once per poll interval (retries that fell due).
+        let mut claim_due = true;
+        let mut next_poll = tokio::time::Instant::now();
         loop {
+            claim_due |= tokio::time::Instant::now() >= next_poll;
+            if claim_due {
+                next_poll = tokio::time::Instant::now() + self.settings.poll_interval;
+            }
             while tasks.try_join_next().is_some() {}
             if last_sweep.elapsed() >= Duration::from_secs(1) && self.health.outage().is_none() {
                 last_sweep = std::time::Instant::now();
@@ -439,7 +467,13 @@ impl Engine {
             }
             let room = self.settings.max_in_flight.saturating_sub(tasks.len());
             let mut claimed_full = false;
-            if room > 0 {
+            let limit = self.settings.webhook_concurrency;
+            if room > 0 && !claim_due {
+                let (start, _) = self.lanes.fill(Vec::new(), None, limit, room);
+                for c in start {
+                    tasks.spawn(self.clone().process(c, recorder.clone()));
+                }
+            } else if room > 0 {
                 let limits = self.limits(batch);
                 let started = std::time::Instant::now();
                 let claim = store::claim(&self.db, &self.worker, &limits, &self.answered, &self.lanes).await;
@@ -448,10 +482,13 @@ impl Engine {
                     Ok(claim) => {
                         backoff = Backoff::default();
                         claimed_full = claim.leased.len() == batch;
-                        let limit = self.settings.webhook_concurrency;
-                        for c in self.lanes.fill(claim.leased, &claim.others, limit, room) {
+                        let counted =
+                            lanes::Counted { others: &claim.others, maybe_more: &claim.maybe_more, started };
+                        let (start, blocked) = self.lanes.fill(claim.leased, Some(counted), limit, room);
+                        for c in start {
                             tasks.spawn(self.clone().process(c, recorder.clone()));
                         }
+                        self.release(blocked).await;
                     }
                     Err(e) => {
                         // An outage is logged once, by `DbHealth`; other errors each time.
@@ -469,12 +506,15 @@ impl Engine {
             if claimed_full && tasks.len() < self.settings.max_in_flight {
                 continue; // more may be due right now
             }
-            tokio::select! {
+            // A finished task freed a place among `max_in_flight`: worth a claim only when
+            // something waits in the database; otherwise starting what the lanes hold is enough.
+            claim_due = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.wakeup.notified() => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = tokio::time::sleep(self.settings.poll_interval) => {}
-            }
+                _ = self.wakeup.notified() => true,
+                _ = self.handed.notified() => false,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => self.lanes.any_backlog(),
+                _ = tokio::time::sleep_until(next_poll) => true,
+            };
         }
         self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         self.lanes.clear();
@@ -504,5 +544,66 @@ impl Engine {
             Err(e) => tracing::warn!(error = %e, "cannot release claims; they expire with their lease"),
         }
         tracing::info!("delivery engine stopped");
+    }
+}
+
+/// The ingest's hand-off: new deliveries of healthy webhooks go from the commit that stores
+/// them straight into this process's lanes, leased to it, with no claim.
+impl app::db::events::HandOff for Engine {
+    fn reserve(
+        &self,
+        webhook: &app::db::entities::webhooks::Model,
+        usage: Option<&app::db::entities::webhook_usage::Model>,
+        wanted: usize,
+    ) -> usize {
+        let healthy = webhook.enabled
+            && webhook.state == app::models::WebhookState::Active
+            && webhook.ordered_since.is_none()
+            && flow::Rate::of(webhook.rate_limit, webhook.rate_limit_burst, self.settings.default_rate)
+                .is_none()
+            && usage.is_none_or(|u| {
+                u.consecutive_errors == 0 && u.paused_until.is_none_or(|p| p <= app::db::now())
+            });
+        if !healthy || self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            // Nothing taken: the lane, if any, knows older deliveries now wait for the claim.
+            return self.lanes.reserve(webhook.id, wanted, 0);
+        }
+        // The webhook's slots, and half a prefetch ready behind them: the claim's poll always
+        // finds room to lease a retry that fell due.
+        let limit = self.settings.webhook_concurrency;
+        self.lanes.reserve(webhook.id, wanted, limit + limit.div_ceil(2))
+    }
+
+    fn lease(
+        &self,
+        webhook: &app::db::entities::webhooks::Model,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> (String, chrono::DateTime<chrono::Utc>) {
+        let margin = chrono::Duration::from_std(self.settings.lease_margin).unwrap_or_default();
+        (self.worker.clone(), store::lease_expiry(at, webhook.timeout_ms, margin))
+    }
+
+    fn hand(&self, handed: Vec<app::db::events::Handed>, unleased: bool) {
+        if !handed.is_empty() {
+            let claimed = handed
+                .into_iter()
+                .map(|h| Claimed {
+                    delivery: h.delivery,
+                    webhook: h.webhook,
+                    event: h.event,
+                    send_at: None,
+                    rate: None,
+                })
+                .collect();
+            self.lanes.arrive(claimed);
+            self.handed.notify_one();
+        }
+        if unleased {
+            self.wakeup.notify_one();
+        }
+    }
+
+    fn cancel(&self, reserved: &[(uuid::Uuid, usize)]) {
+        self.lanes.cancel(reserved);
     }
 }

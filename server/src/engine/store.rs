@@ -66,6 +66,9 @@ pub struct ClaimLimits {
     /// Deliveries leased ahead per webhook, beyond its free slots, while it has a slot: they
     /// wait in this process's lane and take over a slot the moment a request to it ends.
     pub prefetch: usize,
+    /// Requests this process may have in flight (`HERALD_MAX_IN_FLIGHT`): it leases no more
+    /// than that in all, running and ready, so what it cannot send soon is left to others.
+    pub capacity: usize,
     pub lease_margin: chrono::Duration,
     /// Requests per second for webhooks without their own rate limit (`None`: unlimited).
     pub default_rate: Option<u32>,
@@ -77,6 +80,9 @@ pub struct Claim {
     pub leased: Vec<Claimed>,
     /// Per webhook, the requests in flight from other processes.
     pub others: HashMap<Uuid, usize>,
+    /// The webhooks that may have due, unleased deliveries this claim did not read (it wanted
+    /// no more of them, or read as many as it wanted): the hand-off leaves them to the claim.
+    pub maybe_more: HashSet<Uuid>,
 }
 
 /// Deliveries this process has sent and heard back from whose attempts are not committed yet.
@@ -178,7 +184,7 @@ pub async fn claim(
     // A webhook whose receiver asked Herald to wait gets nothing until then, and a rate-limited
     // one no more than its rate lets go within `flow::HORIZON`.
     let now_us = flow::micros(at);
-    let want = |webhook_id: &Uuid, f: &WebhookFlow| {
+    let want_of = |webhook_id: &Uuid, f: &WebhookFlow| {
         if f.paused_until.is_some_and(|until| until > at) || lanes.paused(webhook_id) {
             return 0;
         }
@@ -207,7 +213,18 @@ pub async fn claim(
             None => want,
         }
     };
-    let candidates = due_candidates(db, want, at, limits.default_rate).await?;
+    // Within what this process can send: a process never holds more leases than it can start
+    // soon (another process counts them as requests in flight and would leave their webhook's
+    // slots idle).
+    let holding: usize = held.values().map(|h| h.ready + h.running).sum();
+    let budget = std::sync::atomic::AtomicUsize::new(limits.capacity.saturating_sub(holding));
+    let want = |webhook_id: &Uuid, f: &WebhookFlow| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let want = want_of(webhook_id, f).min(budget.load(Relaxed));
+        budget.fetch_sub(want, Relaxed);
+        want
+    };
+    let (candidates, mut maybe_more) = due_candidates(db, want, at, limits.default_rate).await?;
     let rates: HashMap<Uuid, flow::Rate> =
         candidates.iter().filter_map(|c| Some((c.webhook_id, c.rate?))).collect();
 
@@ -218,17 +235,16 @@ pub async fn claim(
     }
     // The lines first, then oldest due first across webhooks, each within its free slots.
     let mut by_timeout: HashMap<i32, Vec<Uuid>> = HashMap::new();
-    for c in candidates.into_iter().take(limits.batch) {
+    let mut candidates = candidates.into_iter();
+    for c in candidates.by_ref().take(limits.batch) {
         by_timeout.entry(c.timeout_ms).or_default().push(c.id);
     }
+    maybe_more.extend(candidates.map(|c| c.webhook_id));
     let limited = |id: &Uuid| rates.contains_key(id);
 
     let mut leased = Vec::new();
     for (timeout_ms, ids) in by_timeout {
-        // Long enough for a delivery leased ahead to wait its turn in the lane for about one
-        // request (a crash does not wait for it: the heartbeat's takeover frees it in seconds).
-        let timeout = chrono::Duration::milliseconds(i64::from(timeout_ms));
-        let expires = at + timeout + timeout + limits.lease_margin;
+        let expires = lease_expiry(at, timeout_ms, limits.lease_margin);
         let still_free = Query::select()
             .column(deliveries::Column::Id)
             .from(deliveries::Entity)
@@ -258,7 +274,7 @@ pub async fn claim(
         }
     }
     if leased.is_empty() {
-        return Ok(Claim { leased: Vec::new(), others });
+        return Ok(Claim { leased: Vec::new(), others, maybe_more });
     }
 
     let webhook_ids: Vec<Uuid> = leased.iter().map(|d| d.webhook_id).collect();
@@ -294,7 +310,15 @@ pub async fn claim(
             leased.retain(|c| !unsendable.contains(&c.delivery.id));
         }
     }
-    Ok(Claim { leased, others })
+    Ok(Claim { leased, others, maybe_more })
+}
+
+/// When a lease taken `at` for a request with this timeout expires: long enough for a delivery
+/// leased ahead to wait its turn in its lane for about one request (a crash does not wait for
+/// it: the heartbeat's takeover frees it in seconds).
+pub fn lease_expiry(at: DateTime<Utc>, timeout_ms: i32, margin: chrono::Duration) -> DateTime<Utc> {
+    let timeout = chrono::Duration::milliseconds(i64::from(timeout_ms));
+    at + timeout + timeout + margin
 }
 
 /// Gives each leased delivery of a rate-limited webhook its send time, reserved across
@@ -401,7 +425,7 @@ async fn due_candidates(
     want: impl Fn(&Uuid, &WebhookFlow) -> usize,
     at: DateTime<Utc>,
     default_rate: Option<u32>,
-) -> Result<Vec<Candidate>, DbErr> {
+) -> Result<(Vec<Candidate>, HashSet<Uuid>), DbErr> {
     use sea_orm::{ConnectionTrait, Statement};
     let backend = db.get_database_backend();
     let mut sql = SqlValues::new(backend);
@@ -425,6 +449,7 @@ async fn due_candidates(
     let mut webhooks: Vec<(Uuid, i32, usize)> = Vec::new();
     let mut lines: Vec<(Uuid, i32, usize)> = Vec::new();
     let mut rates: HashMap<Uuid, flow::Rate> = HashMap::new();
+    let mut maybe_more = HashSet::new();
     for row in db.query_all_raw(Statement::from_sql_and_values(backend, scheduled, sql.values)).await? {
         let id: Uuid = row.try_get("", "id")?;
         let failures: i32 = row.try_get("", "failures")?;
@@ -438,6 +463,9 @@ async fn due_candidates(
             rate_tat_us: row.try_get("", "rate_tat_us")?,
         };
         let free = want(&id, &flow);
+        if free == 0 && !flow.ordered {
+            maybe_more.insert(id);
+        }
         if free > 0 {
             let wanted = (id, row.try_get("", "timeout_ms")?, free);
             if flow.ordered {
@@ -471,8 +499,10 @@ async fn due_candidates(
             .collect();
         let statement = Statement::from_sql_and_values(backend, arms.join(" UNION ALL "), sql.values);
         let timeouts: HashMap<Uuid, i32> = chunk.iter().map(|(id, timeout, _)| (*id, *timeout)).collect();
+        let mut read: HashMap<Uuid, usize> = HashMap::new();
         for row in db.query_all_raw(statement).await? {
             let webhook_id: Uuid = row.try_get("", "webhook_id")?;
+            *read.entry(webhook_id).or_default() += 1;
             candidates.push(Candidate {
                 id: row.try_get("", "id")?,
                 webhook_id,
@@ -482,6 +512,8 @@ async fn due_candidates(
                 lined: false,
             });
         }
+        maybe_more
+            .extend(chunk.iter().filter(|(id, _, free)| read.get(id) == Some(free)).map(|(id, ..)| *id));
     }
     candidates.sort_by_key(|c| c.next_attempt_at);
     // The lines first (a few deliveries each), each in its order.
@@ -493,7 +525,7 @@ async fn due_candidates(
         }
     }
     lined.extend(candidates);
-    Ok(lined)
+    Ok((lined, maybe_more))
 }
 
 /// The stretch of an ordered webhook's line that may go now: from its head, at most `limit`

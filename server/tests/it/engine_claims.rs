@@ -4,17 +4,25 @@
 
 use app::db::{events::NewEvent, webhooks::create};
 use herald_server::engine::{
-    lanes::Lanes,
-    store::{claim, Answered, ClaimLimits},
+    lanes::{Counted, Lanes},
+    store::{claim, Answered, Claim, ClaimLimits},
 };
 use serde_json::json;
 
 use crate::{both_databases, common::*};
 
+const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// What a claim counted, as the engine gives it to the lanes.
+fn counted(claim: &Claim) -> Counted<'_> {
+    Counted { others: &claim.others, maybe_more: &claim.maybe_more, started: std::time::Instant::now() }
+}
+
 both_databases!(
     an_answered_request_frees_its_webhook_slot_before_it_is_recorded,
     deliveries_leased_ahead_take_over_slots_without_passing_the_limit,
-    dead_row_versions_of_the_queue_are_vacuumed_while_delivering
+    dead_row_versions_of_the_queue_are_vacuumed_while_delivering,
+    new_deliveries_go_from_the_commit_to_the_engine_and_a_backlog_goes_first
 );
 
 /// On PostgreSQL every lease and record leaves dead row versions that the claim's index scans
@@ -82,6 +90,7 @@ async fn an_answered_request_frees_its_webhook_slot_before_it_is_recorded(backen
         batch: 10,
         per_webhook: 2,
         prefetch: 0,
+        capacity: 100,
         lease_margin: chrono::Duration::seconds(30),
         default_rate: None,
     };
@@ -125,15 +134,16 @@ async fn deliveries_leased_ahead_take_over_slots_without_passing_the_limit(backe
         batch: 100,
         per_webhook: 2,
         prefetch: 3,
+        capacity: 100,
         lease_margin: chrono::Duration::seconds(30),
         default_rate: None,
     };
     let (answered, lanes) = (Answered::default(), Lanes::default());
 
-    let first = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
+    let mut first = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
     assert_eq!(first.leased.len(), 5, "two free slots and three ahead");
     let webhook = first.leased[0].delivery.webhook_id;
-    let started = lanes.fill(first.leased, &first.others, 2, 100);
+    let (started, _) = lanes.fill(std::mem::take(&mut first.leased), Some(counted(&first)), 2, 100);
     assert_eq!(started.len(), 2, "only as many start as the limit allows");
     let held = lanes.held()[&webhook];
     assert_eq!((held.running, held.ready), (2, 3));
@@ -148,9 +158,12 @@ async fn deliveries_leased_ahead_take_over_slots_without_passing_the_limit(backe
     answered.insert(&started[0].delivery);
     let held = lanes.held()[&webhook];
     assert_eq!((held.running, held.ready), (2, 2), "still two in flight");
-    let refill = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
+    let mut refill = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
     assert_eq!(refill.leased.len(), 1, "the lane is topped up again, by one");
-    assert!(lanes.fill(refill.leased, &refill.others, 2, 100).is_empty(), "no slot is free to start it");
+    assert!(
+        lanes.fill(std::mem::take(&mut refill.leased), Some(counted(&refill)), 2, 100).0.is_empty(),
+        "no slot is free to start it"
+    );
 
     // Another process counts every lease of the first as a taken slot, and leases nothing.
     let (other_answered, other_lanes) = (Answered::default(), Lanes::default());
@@ -162,4 +175,81 @@ async fn deliveries_leased_ahead_take_over_slots_without_passing_the_limit(backe
     assert!(lanes.finish(webhook, false, true, |_| true, &mut Vec::new()).is_none());
     assert_eq!(lanes.held()[&webhook].running, 1);
     db.close().await.ok();
+}
+
+/// A new event to a webhook this process already delivers to goes from the commit that stores
+/// it straight to the engine: its delivery is written leased (no claim, no second write), which
+/// shows in its lease running exactly two timeouts and the margin from its creation. While older
+/// deliveries of the webhook wait in the database, new ones are left to the claim, which sends
+/// the oldest first: an event posted during a backlog arrives after every older one.
+async fn new_deliveries_go_from_the_commit_to_the_engine_and_a_backlog_goes_first(backend: Backend) {
+    use app::db::entities::deliveries;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = TestApp::spawn_with(backend, |c| c.webhook_concurrency = 2).await;
+    let api = app.api().await;
+    let rx = crate::common::receiver::Receiver::start().await;
+    let timeout_ms = 5_000;
+    let (id, _) = api
+        .webhook(
+            json!({"name": "w", "url": rx.url("/sleep/400"), "event_types": ["*"], "timeout_ms": timeout_ms}),
+        )
+        .await;
+    let webhook_id: uuid::Uuid = id.parse().unwrap();
+    let lease_of = |event: String| {
+        let db = app.db.clone();
+        async move {
+            let event_id: uuid::Uuid = event.parse().unwrap();
+            let d = deliveries::Entity::find()
+                .filter(deliveries::Column::EventId.eq(event_id))
+                .one(&db)
+                .await
+                .unwrap()
+                .expect("its delivery");
+            d.lease_expires_at.map(|l| l - d.created_at)
+        }
+    };
+    let from_the_commit = Some(chrono::Duration::milliseconds(2 * timeout_ms) + chrono::Duration::seconds(2));
+
+    // The first finds no lane for its webhook: a claim leases it, later than its creation.
+    let first = api.event("order.placed", json!({"n": 0})).await;
+    eventually("the first request", WAIT, || async { (!rx.received().is_empty()).then_some(()) }).await;
+    let claimed = lease_of(first).await;
+    assert!(claimed.is_some() && claimed != from_the_commit, "the first delivery was claimed: {claimed:?}");
+    // The next two fit the webhook's lane (2 slots and 1 ready): leased in the commit.
+    for n in 1..=2 {
+        let event = api.event("order.placed", json!({ "n": n })).await;
+        assert_eq!(lease_of(event).await, from_the_commit, "event {n} was leased as it was stored");
+    }
+    // The lane is full: the next ones wait in the database, unleased, for the claim.
+    for n in 3..=10 {
+        api.event("order.placed", json!({ "n": n })).await;
+    }
+    let unleased = deliveries::Entity::find()
+        .filter(deliveries::Column::WebhookId.eq(webhook_id))
+        .filter(deliveries::Column::LeaseExpiresAt.is_null())
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(unleased.len() >= 4, "a backlog waits for the claim ({} unleased)", unleased.len());
+    // While it drains, a new event goes behind it, not ahead.
+    eventually("the backlog draining", WAIT, || async { (rx.received().len() >= 5).then_some(()) }).await;
+    api.event("order.placed", json!({"n": 11})).await;
+    eventually("every event", std::time::Duration::from_secs(30), || async {
+        (rx.received().len() >= 12).then_some(())
+    })
+    .await;
+    let order: Vec<i64> = rx
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(order.len(), 12, "each event once: {order:?}");
+    assert_eq!(order.last(), Some(&11), "the event posted during the backlog came last: {order:?}");
+    for (i, n) in order.iter().enumerate() {
+        // Two requests at a time: a neighbour may arrive first, nothing older is left far behind.
+        assert!(
+            order[i..].iter().all(|later| *later + 2 > *n),
+            "oldest first, give or take a slot: {order:?}"
+        );
+    }
 }

@@ -116,7 +116,22 @@ async fn two_processes_share_a_burst_without_duplicates(backend: Backend) {
     }
     assert_eq!(per_delivery.len(), 300, "every delivery arrived");
     let twice: Vec<_> = per_delivery.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "no delivery sent twice: {twice:?}");
+    if !twice.is_empty() {
+        // Who sent each of them, and when: what tells a lease taken twice from a slow record.
+        let mut seen = Vec::new();
+        for (id, _) in &twice {
+            let id: uuid::Uuid = id.parse().unwrap();
+            for a in
+                attempts::Entity::find().filter(attempts::Column::DeliveryId.eq(id)).all(&db).await.unwrap()
+            {
+                seen.push(format!(
+                    "{id}: attempt {} by {:?} at {}",
+                    a.attempt_number, a.sent_by, a.started_at
+                ));
+            }
+        }
+        panic!("no delivery sent twice: {twice:?}\n{}", seen.join("\n"));
+    }
     let mut by_process: HashMap<String, usize> = HashMap::new();
     for a in attempts::Entity::find().all(&db).await.unwrap() {
         *by_process.entry(a.sent_by.unwrap_or_default()).or_default() += 1;

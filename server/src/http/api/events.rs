@@ -141,7 +141,7 @@ pub async fn create(
     if accepted.duplicate {
         check_same_request(&state, &accepted, &sent_type, &sent_payload).await?;
     }
-    if accepted.deliveries > 0 && !accepted.duplicate {
+    if accepted.deliveries > 0 && !accepted.duplicate && !state.ingest.hands_off() {
         state.wakeup.notify_one();
     }
     let duplicate = accepted.duplicate;

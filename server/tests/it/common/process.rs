@@ -38,6 +38,10 @@ impl HeraldProcess {
         // Keeps reading after the address so the process never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Warnings and errors show with the test's output when it fails.
+                if line.contains(" WARN ") || line.contains(" ERROR ") {
+                    eprintln!("[herald] {line}");
+                }
                 if let Some(rest) = line.split("Herald is listening: http://").nth(1) {
                     let addr = rest.split('/').next().unwrap_or_default().to_owned();
                     let _ = tx.send(addr);
