@@ -22,7 +22,8 @@ both_databases!(
     an_answered_request_frees_its_webhook_slot_before_it_is_recorded,
     deliveries_leased_ahead_take_over_slots_without_passing_the_limit,
     dead_row_versions_of_the_queue_are_vacuumed_while_delivering,
-    new_deliveries_go_from_the_commit_to_the_engine_and_a_backlog_goes_first
+    new_deliveries_go_from_the_commit_to_the_engine_and_a_backlog_goes_first,
+    deliveries_leased_ahead_behind_another_process_are_given_back
 );
 
 /// On PostgreSQL every lease and record leaves dead row versions that the claim's index scans
@@ -252,4 +253,68 @@ async fn new_deliveries_go_from_the_commit_to_the_engine_and_a_backlog_goes_firs
             "oldest first, give or take a slot: {order:?}"
         );
     }
+}
+
+/// Two processes that leased ahead at the same moment each count the other's waiting deliveries
+/// as requests in flight. A lane that can start nothing because other processes hold every slot
+/// of its webhook gives its waiting deliveries back, instead of both waiting for the other
+/// until the leases run out (31 s, seen under load; one then sent a delivery whose lease had run
+/// out while the other claimed it: a duplicate).
+async fn deliveries_leased_ahead_behind_another_process_are_given_back(backend: Backend) {
+    use app::db::entities::deliveries;
+    use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let test_db = TestDb::new(backend).await;
+    let db = due_deliveries(&test_db, 25).await;
+    let limits = ClaimLimits {
+        batch: 100,
+        per_webhook: 2,
+        prefetch: 3,
+        capacity: 100,
+        lease_margin: chrono::Duration::seconds(30),
+        default_rate: None,
+    };
+    let (answered, lanes) = (Answered::default(), Lanes::default());
+    // Process a leases two for its slots and three ahead, but its own requests keep it busy:
+    // none starts yet.
+    let mut first = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
+    assert_eq!(first.leased.len(), 5);
+    let ours: Vec<uuid::Uuid> = first.leased.iter().map(|c| c.delivery.id).collect();
+    let (started, blocked) = lanes.fill(std::mem::take(&mut first.leased), Some(counted(&first)), 2, 0);
+    assert!(started.is_empty() && blocked.is_empty(), "its own leases do not block it");
+    // Meanwhile process b leased two of the others (as its own claim, made at the same moment,
+    // would have).
+    let theirs: Vec<uuid::Uuid> = deliveries::Entity::find()
+        .select_only()
+        .column(deliveries::Column::Id)
+        .filter(deliveries::Column::LeaseOwner.is_null())
+        .limit(2)
+        .into_tuple()
+        .all(&db)
+        .await
+        .unwrap();
+    deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::LeaseOwner, Expr::value("b"))
+        .col_expr(
+            deliveries::Column::LeaseExpiresAt,
+            Expr::value(app::db::now() + chrono::Duration::seconds(60)),
+        )
+        .filter(deliveries::Column::Id.is_in(theirs))
+        .exec(&db)
+        .await
+        .unwrap();
+    let mut again = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
+    assert!(again.leased.is_empty(), "b holds both slots: nothing more for a");
+    let (started, mut blocked) = lanes.fill(std::mem::take(&mut again.leased), Some(counted(&again)), 2, 100);
+    assert!(started.is_empty(), "b holds both slots: nothing starts");
+    blocked.sort();
+    let mut expected = ours.clone();
+    expected.sort();
+    assert_eq!(blocked, expected, "a gives back everything it leased ahead");
+    assert_eq!(lanes.held().get(&first_webhook(&db).await).map_or(0, |h| h.ready), 0);
+}
+
+async fn first_webhook(db: &sea_orm::DatabaseConnection) -> uuid::Uuid {
+    use app::db::entities::webhooks;
+    use sea_orm::EntityTrait;
+    webhooks::Entity::find().one(db).await.unwrap().expect("a webhook").id
 }
