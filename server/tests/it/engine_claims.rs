@@ -13,6 +13,18 @@ use crate::{both_databases, common::*};
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// A webhook limit of two requests in flight, and three deliveries leased ahead.
+fn two_slots_three_ahead() -> ClaimLimits {
+    ClaimLimits {
+        batch: 100,
+        per_webhook: 2,
+        prefetch: 3,
+        capacity: 100,
+        lease_margin: chrono::Duration::seconds(30),
+        default_rate: None,
+    }
+}
+
 /// What a claim counted, as the engine gives it to the lanes.
 fn counted(claim: &Claim) -> Counted<'_> {
     Counted { others: &claim.others, maybe_more: &claim.maybe_more, started: std::time::Instant::now() }
@@ -131,14 +143,7 @@ async fn an_answered_request_frees_its_webhook_slot_before_it_is_recorded(backen
 async fn deliveries_leased_ahead_take_over_slots_without_passing_the_limit(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = due_deliveries(&test_db, 25).await;
-    let limits = ClaimLimits {
-        batch: 100,
-        per_webhook: 2,
-        prefetch: 3,
-        capacity: 100,
-        lease_margin: chrono::Duration::seconds(30),
-        default_rate: None,
-    };
+    let limits = two_slots_three_ahead();
     let (answered, lanes) = (Answered::default(), Lanes::default());
 
     let mut first = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
@@ -265,14 +270,7 @@ async fn deliveries_leased_ahead_behind_another_process_are_given_back(backend: 
     use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
     let test_db = TestDb::new(backend).await;
     let db = due_deliveries(&test_db, 25).await;
-    let limits = ClaimLimits {
-        batch: 100,
-        per_webhook: 2,
-        prefetch: 3,
-        capacity: 100,
-        lease_margin: chrono::Duration::seconds(30),
-        default_rate: None,
-    };
+    let limits = two_slots_three_ahead();
     let (answered, lanes) = (Answered::default(), Lanes::default());
     // Process a leases two for its slots and three ahead, but its own requests keep it busy:
     // none starts yet.
