@@ -32,6 +32,10 @@ struct State {
     inactive: HashSet<Uuid>,
     /// Webhooks whose receiver asked Herald to wait: nothing of theirs starts before then.
     pauses: HashMap<Uuid, Pause>,
+    /// Whether any lane has a `backlog`: read after every request and every recorded batch, so
+    /// kept here (a lane's backlog is set by `reserve` and `fill`, cleared only by `fill`, which
+    /// goes over every lane anyway) rather than found by going over the lanes each time.
+    any_backlog: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +120,7 @@ impl Lanes {
             lane.used_at = Some(now);
             lane.ready.push_back(c);
         }
-        let State { lanes, inactive, pauses, .. } = &mut *state;
+        let State { lanes, inactive, pauses, any_backlog } = &mut *state;
         let mut start = Vec::new();
         let mut blocked = Vec::new();
         for (webhook, lane) in lanes.iter_mut() {
@@ -141,6 +145,7 @@ impl Lanes {
                 blocked.extend(lane.ready.drain(..).map(|c| c.delivery.id));
             }
         }
+        *any_backlog = lanes.values().any(|l| l.backlog);
         lanes.retain(|_, l| {
             l.running > 0
                 || l.reserved > 0
@@ -171,6 +176,7 @@ impl Lanes {
         if granted < wanted {
             lane.backlog = true;
             lane.refused_at = Some(now);
+            state.any_backlog = true;
         }
         granted
     }
@@ -254,7 +260,7 @@ impl Lanes {
 
     /// Whether any lane may have due deliveries waiting in the database.
     pub fn any_backlog(&self) -> bool {
-        self.lock().lanes.values().any(|l| l.backlog)
+        self.lock().any_backlog
     }
 
     /// The webhooks that are not active now: their ready deliveries are dropped (answered, so
