@@ -13,10 +13,11 @@ test("signing in through the real page shows the empty delivery log", async ({ p
   await expect(page.getByTestId("current-user")).toHaveText(ADMIN_EMAIL);
 
   const table = page.getByTestId("delivery-table");
-  for (const column of ["Webhook", "Event", "Status", "Result", "Attempted at", "Duration", "Actions"]) {
+  for (const column of ["Webhook", "Event", "Status", "Result", "Created", "Last attempt", "Duration", "Actions"]) {
     await expect(table.getByRole("columnheader", { name: column })).toBeVisible();
   }
   await expect(page.getByTestId("delivery-log-empty")).toContainText("No deliveries yet");
+  await expect(page.getByTestId("log-count")).toHaveText("0 deliveries");
 
   // The WASM bundle loaded and took over the server-rendered page.
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");

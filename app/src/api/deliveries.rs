@@ -8,20 +8,57 @@ use super::state;
 use crate::{
     error::AppError,
     models::{
-        BulkRetryAccepted, BulkRetryFilter, DeliveryDetail, DeliveryId, DeliveryQuery, DeliveryRow, Job,
-        JobId, Page,
+        BulkRetryAccepted, BulkRetryFilter, DeliveryDetail, DeliveryId, DeliveryLogPage, DeliveryQuery,
+        DeliveryRow, Job, JobId, LogChoices,
     },
 };
 
+/// The log counts at most this many matches; beyond, it says "more than".
+pub const COUNT_CAP: u64 = 10_000;
+
 #[server(prefix = "/rpc", endpoint = "list_deliveries")]
-pub async fn list_deliveries(query: DeliveryQuery) -> Result<Page<DeliveryRow>, AppError> {
-    use crate::db::deliveries::{list, ListError};
+pub async fn list_deliveries(query: DeliveryQuery) -> Result<DeliveryLogPage, AppError> {
+    use crate::db::deliveries::{count, list, ListError};
 
     crate::auth::current_user().await?;
-    list(&state().db, &query).await.map_err(|e| match e {
+    let db = &state().db;
+    let page = list(db, &query).await.map_err(|e| match e {
         ListError::BadCursor => AppError::Invalid { field: "cursor".into(), message: e.to_string() },
         ListError::Db(e) => e.into(),
+    })?;
+    let (n, more) = count(db, &query, COUNT_CAP).await?;
+    Ok(DeliveryLogPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+        total: crate::models::DeliveryCount { count: n, more },
+        choices: log_choices(db).await?,
     })
+}
+
+#[cfg(feature = "ssr")]
+async fn log_choices(db: &sea_orm::DatabaseConnection) -> Result<LogChoices, sea_orm::DbErr> {
+    use crate::db::entities::webhooks;
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+
+    let hooks: Vec<(uuid::Uuid, String)> = webhooks::Entity::find()
+        .select_only()
+        .columns([webhooks::Column::Id, webhooks::Column::Name])
+        .order_by_asc(webhooks::Column::Name)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(LogChoices {
+        webhooks: hooks.into_iter().map(|(id, name)| (crate::models::WebhookId(id), name)).collect(),
+        event_types: crate::db::deliveries::known_event_types(db).await?,
+    })
+}
+
+/// Every webhook and every event type Herald has seen: the pickers of the dashboard and of the
+/// webhook form.
+#[server(prefix = "/rpc", endpoint = "log_choices")]
+pub async fn get_log_choices() -> Result<LogChoices, AppError> {
+    crate::auth::current_user().await?;
+    Ok(log_choices(&state().db).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "get_delivery")]

@@ -4,6 +4,37 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike, Utc};
 
+/// The time now, on the server or in the browser (where chrono's clock is not available without
+/// its `wasmbind` feature; the browser's `Date.now()` is already in the bundle).
+pub fn now() -> DateTime<Utc> {
+    #[cfg(feature = "hydrate")]
+    {
+        DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        Utc::now()
+    }
+}
+
+/// A time as the log's `since`/`until` parameters carry it (RFC 3339, whole seconds).
+pub fn query_time(at: DateTime<Utc>) -> String {
+    format!("{}T{:02}:{:02}:{:02}Z", date(at), at.hour(), at.minute(), at.second())
+}
+
+/// A count with thousands separated: `12,345`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Times are shown in UTC so the server's render and the browser's hydration agree.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     format!("{} {:02}:{:02}:{:02} UTC", date(at), at.hour(), at.minute(), at.second())
@@ -98,6 +129,16 @@ mod tests {
         for bad in ["", "x", "2026-03-04", "2026-13-04T05:06", "2026-03-04T25:00", "2026-03-04T05"] {
             assert_eq!(parse_datetime_local(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn counts_and_query_times_read_back() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_000), "1,000");
+        assert_eq!(count(12_345_678), "12,345,678");
+        let at = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z").unwrap().to_utc();
+        assert_eq!(query_time(at).parse::<DateTime<Utc>>().ok(), Some(at));
     }
 
     #[test]

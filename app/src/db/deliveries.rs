@@ -34,6 +34,22 @@ pub(crate) fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
 }
 
+/// Every event type Herald has stored, sorted. Read with a loose index scan (one index seek per
+/// distinct type, through `idx_events_type_created`) rather than `SELECT DISTINCT`, which reads
+/// every event: the log's search and filters ask for it on every page, and the events table holds
+/// as many rows as the retention keeps.
+pub async fn known_event_types(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    let sql = r#"WITH RECURSIVE t(event_type) AS (
+            SELECT MIN(event_type) FROM events
+            UNION ALL
+            SELECT (SELECT MIN(event_type) FROM events WHERE event_type > t.event_type) FROM t
+            WHERE t.event_type IS NOT NULL
+        )
+        SELECT event_type FROM t WHERE event_type IS NOT NULL"#;
+    let rows = db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await?;
+    rows.iter().map(|r| r.try_get_by_index::<String>(0)).collect()
+}
+
 /// Webhooks whose name or URL, and event types that, contain `q` (ignoring case), as a filter
 /// on deliveries; `None` when nothing matches.
 async fn search_terms(db: &DatabaseConnection, q: &str) -> Result<Option<Condition>, DbErr> {
@@ -57,14 +73,8 @@ async fn search_terms(db: &DatabaseConnection, q: &str) -> Result<Option<Conditi
         })
         .map(|(id, _, _)| id)
         .collect();
-    let types: Vec<String> = events::Entity::find()
-        .select_only()
-        .column(events::Column::EventType)
-        .distinct()
-        .into_tuple()
-        .all(db)
-        .await?;
-    let types: Vec<String> = types.into_iter().filter(|t| t.to_lowercase().contains(&needle)).collect();
+    let types: Vec<String> =
+        known_event_types(db).await?.into_iter().filter(|t| t.to_lowercase().contains(&needle)).collect();
     if ids.is_empty() && types.is_empty() {
         return Ok(None);
     }
@@ -87,45 +97,109 @@ async fn search_terms(db: &DatabaseConnection, q: &str) -> Result<Option<Conditi
     Ok(Some(any))
 }
 
-/// The delivery log: newest first, filtered, keyset-paginated.
-pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page<DeliveryRow>, ListError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+/// The log's filters as one condition; `None` when they match nothing (found without reading
+/// the log).
+async fn matching(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Option<Condition>, DbErr> {
     // Nothing stored holds a NUL (input with one is refused), and PostgreSQL fails on one in a
     // comparison: such a filter matches nothing.
     if [&query.category, &query.q, &query.event_type]
         .iter()
         .any(|f| f.as_deref().is_some_and(|f| f.contains('\0')))
     {
-        return Ok(Page { items: Vec::new(), next_cursor: None });
+        return Ok(None);
     }
-    let mut select = deliveries::Entity::find().find_also_related(webhooks::Entity);
+    let mut all = Condition::all();
     if let Some(webhook_id) = query.webhook_id {
-        select = select.filter(deliveries::Column::WebhookId.eq(webhook_id.0));
+        all = all.add(deliveries::Column::WebhookId.eq(webhook_id.0));
     }
     if let Some(status) = query.status {
-        select = select.filter(deliveries::Column::Status.eq(status));
+        all = all.add(deliveries::Column::Status.eq(status));
     }
     if let Some(event_type) = query.event_type.as_deref().filter(|t| !t.is_empty()) {
-        select = select.filter(deliveries::Column::EventType.eq(event_type));
+        all = all.add(deliveries::Column::EventType.eq(event_type));
     }
     if let Some(since) = query.since {
-        select = select.filter(deliveries::Column::CreatedAt.gte(since));
+        all = all.add(deliveries::Column::CreatedAt.gte(since));
     }
     if let Some(until) = query.until {
-        select = select.filter(deliveries::Column::CreatedAt.lt(until));
+        all = all.add(deliveries::Column::CreatedAt.lt(until));
     }
-    if let Some(category) = query.category.as_deref().filter(|c| !c.is_empty()) {
-        select = select.filter(deliveries::Column::Category.eq(category));
+    if let Some(category) = query.category.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        // Event types are lowercase (ingest refuses others), so `License` finds `license`.
+        all = all.add(deliveries::Column::Category.eq(category.to_lowercase()));
     }
     if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         // Search is resolved against the small tables first (webhooks, and the distinct event
         // types), case-insensitively on both databases; the log is then filtered by id and type
         // through its indexes. A search that matches nothing never scans the log.
         match search_terms(db, q).await? {
-            Some(cond) => select = select.filter(cond),
-            None => return Ok(Page { items: Vec::new(), next_cursor: None }),
+            Some(cond) => all = all.add(cond),
+            None => return Ok(None),
         }
     }
+    Ok(Some(all))
+}
+
+/// How many deliveries the log's filters match, counted up to `cap`: `(count, more)`, where
+/// `more` says there are more than `cap`. Bounded so a count never reads a million-row log.
+pub async fn count(db: &DatabaseConnection, query: &DeliveryQuery, cap: u64) -> Result<(u64, bool), DbErr> {
+    use sea_orm::{sea_query::Query, QueryTrait};
+
+    let Some(cond) = matching(db, query).await? else {
+        return Ok((0, false));
+    };
+    let matched = deliveries::Entity::find()
+        .select_only()
+        .column(deliveries::Column::Id)
+        .filter(cond)
+        .limit(cap + 1)
+        .into_query();
+    let wrapped =
+        Query::select().expr_as(Expr::cust("COUNT(*)"), "n").from_subquery(matched, "matched").to_owned();
+    let n = db.query_one(&wrapped).await?.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0);
+    let n = u64::try_from(n).unwrap_or(0);
+    Ok((std::cmp::min(n, cap), n > cap))
+}
+
+/// How many of a webhook's deliveries created since `since` are in each status (through
+/// `idx_deliveries_webhook_created`).
+pub async fn status_counts(
+    db: &DatabaseConnection,
+    webhook: WebhookId,
+    since: DateTime<Utc>,
+) -> Result<crate::models::StatusCounts, DbErr> {
+    use crate::models::DeliveryStatus;
+
+    let rows: Vec<(DeliveryStatus, i64)> = deliveries::Entity::find()
+        .select_only()
+        .column(deliveries::Column::Status)
+        .column_as(deliveries::Column::Id.count(), "n")
+        .filter(deliveries::Column::WebhookId.eq(webhook.0))
+        .filter(deliveries::Column::CreatedAt.gte(since))
+        .group_by(deliveries::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut counts = crate::models::StatusCounts::default();
+    for (status, n) in rows {
+        let n = u64::try_from(n).unwrap_or(0);
+        match status {
+            DeliveryStatus::Succeeded => counts.succeeded += n,
+            DeliveryStatus::Failed => counts.failed += n,
+            DeliveryStatus::Retrying => counts.retrying += n,
+            _ => counts.waiting += n,
+        }
+    }
+    Ok(counts)
+}
+
+/// The delivery log: newest first, filtered, keyset-paginated.
+pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page<DeliveryRow>, ListError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let Some(cond) = matching(db, query).await? else {
+        return Ok(Page { items: Vec::new(), next_cursor: None });
+    };
+    let mut select = deliveries::Entity::find().find_also_related(webhooks::Entity).filter(cond);
     let sort = query.sort.unwrap_or_default();
     let desc = query.order.unwrap_or_default() == SortOrder::Desc;
     // Deliveries never attempted have no response code; they sort as 0. Written out, with the 0
@@ -180,8 +254,44 @@ pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page
         };
         encode_sorted_cursor(sort, &value, d.created_at, d.id)
     });
-    let items = rows.into_iter().map(|(d, w)| row(d, w)).collect();
+    let urls =
+        attempted_urls(db, rows.iter().filter(|(d, _)| d.attempt_count > 0).map(|(d, _)| d.id)).await?;
+    let items = rows
+        .into_iter()
+        .map(|(d, w)| {
+            let url = urls.get(&d.id).cloned();
+            DeliveryRow { attempted_url: url, ..row(d, w) }
+        })
+        .collect();
     Ok(Page { items, next_cursor })
+}
+
+/// The URL each delivery's last attempt went to (a webhook's URL can change between attempts).
+async fn attempted_urls(
+    db: &DatabaseConnection,
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<std::collections::HashMap<Uuid, String>, DbErr> {
+    let ids: Vec<Uuid> = ids.collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let found: Vec<(Uuid, i32, String)> = attempts::Entity::find()
+        .select_only()
+        .columns([
+            attempts::Column::DeliveryId,
+            attempts::Column::AttemptNumber,
+            attempts::Column::RequestUrl,
+        ])
+        .filter(attempts::Column::DeliveryId.is_in(ids))
+        .order_by_asc(attempts::Column::AttemptNumber)
+        .into_tuple()
+        .all(db)
+        .await?;
+    // In attempt order, so the last one written for each delivery is its latest.
+    Ok(found
+        .into_iter()
+        .map(|(id, _, url)| (id, crate::models::redact_url_credentials(&url).into_owned()))
+        .collect())
 }
 
 fn sort_name(sort: DeliverySort) -> &'static str {
@@ -230,6 +340,7 @@ fn row(d: deliveries::Model, w: Option<webhooks::Model>) -> DeliveryRow {
         last_attempt_at: d.last_attempt_at,
         last_duration_ms: d.last_duration_ms,
         created_at: d.created_at,
+        attempted_url: None,
     }
 }
 
@@ -275,7 +386,7 @@ pub async fn detail(db: &DatabaseConnection, id: DeliveryId) -> Result<Option<De
         .await?
         .and_then(|e| serde_json::from_str(&e.payload).ok())
         .unwrap_or(serde_json::Value::Null);
-    let attempts = attempts::Entity::find()
+    let attempts: Vec<Attempt> = attempts::Entity::find()
         .filter(attempts::Column::DeliveryId.eq(delivery.id))
         .order_by_asc(attempts::Column::AttemptNumber)
         .all(db)
@@ -283,13 +394,14 @@ pub async fn detail(db: &DatabaseConnection, id: DeliveryId) -> Result<Option<De
         .into_iter()
         .map(Attempt::from)
         .collect();
+    let attempted_url = attempts.last().map(|a| a.request.url.clone());
     let next_attempt_at = delivery.next_attempt_at;
     let reactivation = match &webhook {
         Some(w) => super::webhooks::reactivation_of(db, w, Some(delivery.id)).await?,
         None => None,
     };
     Ok(Some(DeliveryDetail {
-        delivery: row(delivery, webhook),
+        delivery: DeliveryRow { attempted_url, ..row(delivery, webhook) },
         next_attempt_at,
         payload,
         attempts,

@@ -21,6 +21,54 @@ pub struct DeliveryRow {
     pub last_attempt_at: Option<DateTime<Utc>>,
     pub last_duration_ms: Option<i32>,
     pub created_at: DateTime<Utc>,
+    /// Where the last attempt was sent (the webhook's URL may have changed since); absent
+    /// before the first attempt.
+    #[serde(default)]
+    pub attempted_url: Option<String>,
+}
+
+/// How many deliveries a view of the log matches, counted up to a cap (`more`: beyond it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryCount {
+    pub count: u64,
+    pub more: bool,
+}
+
+/// Where a webhook's deliveries created since a time stand: what a recovery reports while it
+/// runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Failed attempts, another one scheduled.
+    pub retrying: u64,
+    /// Queued to be sent, or held (the webhook is not active).
+    pub waiting: u64,
+}
+
+impl StatusCounts {
+    /// Nothing left to send (what is held waits for a reactivation, not for time).
+    pub fn done(&self) -> bool {
+        self.retrying == 0 && self.waiting == 0
+    }
+}
+
+/// A page of the admin app's delivery log: its rows, how many deliveries the view matches, and
+/// what the log's pickers offer. One answer, so the log loads and refreshes in one round trip
+/// (and the browser bundle carries one resource type for it, not three).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryLogPage {
+    pub items: Vec<DeliveryRow>,
+    pub next_cursor: Option<String>,
+    pub total: DeliveryCount,
+    pub choices: LogChoices,
+}
+
+/// What the log's pickers offer: every webhook, and every event type Herald has stored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogChoices {
+    pub webhooks: Vec<(WebhookId, String)>,
+    pub event_types: Vec<String>,
 }
 
 /// The delivery log's view: filters, sort and position. Lives in the page URL.

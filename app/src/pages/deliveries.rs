@@ -9,16 +9,31 @@ use super::layout::use_can_write;
 use crate::{
     api::deliveries::{list_deliveries, retry_delivery},
     components::{
-        format::{attempt_result, duration_ms, timestamp},
+        format::{
+            attempt_result, count, datetime_local, duration_ms, now, parse_datetime_local, query_time,
+            timestamp,
+        },
         resource::server_resource,
         status_badge::StatusBadge,
     },
-    models::{DeliveryId, DeliveryQuery, DeliveryRow, DeliverySort, DeliveryStatus, SortOrder},
+    models::{
+        category_of, DeliveryId, DeliveryQuery, DeliveryRow, DeliverySort, DeliveryStatus, LogChoices,
+        SortOrder,
+    },
 };
 
+/// The time range's quick choices: a label and how far back it starts, in minutes.
+const RANGES: [(&str, i64); 5] = [
+    ("Last 15 minutes", 15),
+    ("Last hour", 60),
+    ("Last 24 hours", 24 * 60),
+    ("Last 7 days", 7 * 24 * 60),
+    ("Last 30 days", 30 * 24 * 60),
+];
+
 /// The query parameters the log understands, in the order they appear in links.
-const KEYS: [&str; 10] =
-    ["q", "status", "category", "webhook_id", "since", "until", "sort", "order", "cursor", "back"];
+const KEYS: [&str; 11] =
+    ["q", "status", "category", "webhook_id", "range", "since", "until", "sort", "order", "cursor", "back"];
 /// Earlier pages' cursors, kept in `back` so "Previous" is a plain link too.
 const BACK_SEP: char = '~';
 
@@ -95,7 +110,11 @@ pub fn DeliveryLogPage() -> impl IntoView {
         status: parse(get("status")),
         category: get("category").filter(|s| !s.is_empty()),
         webhook_id: parse(get("webhook_id")),
-        since: parse(get("since")),
+        // A quick range (`range`, minutes back from now) is kept relative in the URL, so a link to
+        // "the last hour" shows the last hour whenever it is opened.
+        since: parse(get("since")).or_else(|| {
+            parse::<i64>(get("range")).filter(|m| *m > 0).map(|m| now() - chrono::Duration::minutes(m))
+        }),
         until: parse(get("until")),
         sort: parse(get("sort")),
         order: parse(get("order")),
@@ -104,6 +123,16 @@ pub fn DeliveryLogPage() -> impl IntoView {
         ..Default::default()
     });
     let page = server_resource(move || query.get(), list_deliveries);
+    // What the pickers offer comes with each page; kept apart so a refresh of the rows leaves an
+    // open picker alone. Filled in the browser (the server renders the boxes without choices).
+    let choices = RwSignal::new(None::<LogChoices>);
+    Effect::new(move |_| {
+        if let Some(Ok(found)) = page.get() {
+            if choices.with_untracked(|c| c.as_ref() != Some(&found.choices)) {
+                choices.set(Some(found.choices));
+            }
+        }
+    });
     let can_write = use_can_write();
     let navigate = use_navigate();
 
@@ -137,13 +166,119 @@ pub fn DeliveryLogPage() -> impl IntoView {
         go_search(vec![("q", Some(search.get_untracked()))]);
     };
     let filtered = move || {
-        ["q", "status", "category", "webhook_id", "since", "until"]
+        ["q", "status", "category", "webhook_id", "range", "since", "until"]
             .iter()
             .any(|k| get(k).is_some_and(|v| !v.is_empty()))
     };
-    let go_status = go.clone();
-    let go_category = go.clone();
-    let go_sort = go.clone();
+    // A `datetime-local` box's value (UTC) as the URL carries it; empty or unreadable clears it.
+    let time_param = |ev: &leptos::ev::Event| parse_datetime_local(&event_target_value(ev)).map(query_time);
+    // The filter boxes, drawn again from the URL whenever it changes (one reactive closure for
+    // them all rather than one per attribute: each of those cost its own code in the bundle
+    // every page loads).
+    let filters = {
+        let go = go.clone();
+        move || {
+            let get = |key: &str| get(key).filter(|v| !v.is_empty());
+            let (status, webhook, range) = (get("status"), get("webhook_id"), get("range"));
+            let (since, until) = (query.get().since, query.get().until);
+            let sort = format!(
+                "{}:{}",
+                get("sort").unwrap_or_else(|| "time".into()),
+                get("order").unwrap_or_else(|| if get("sort").as_deref() == Some("status") {
+                    "asc"
+                } else {
+                    "desc"
+                }
+                .into())
+            );
+            let choices = choices.get().unwrap_or_default();
+            let mut categories: Vec<String> =
+                choices.event_types.iter().map(|t| category_of(t).to_owned()).collect();
+            categories.sort_unstable();
+            categories.dedup();
+            let to = |key: &'static str| {
+                let go = go.clone();
+                move |ev: leptos::ev::Event| go(vec![(key, Some(event_target_value(&ev)))])
+            };
+            let (go_range, go_since, go_until, go_sort) = (go.clone(), go.clone(), go.clone(), go.clone());
+            let absolute = since.is_some() && range.is_none() || until.is_some();
+            view! {
+                <div class="filter">
+                    <label for="log-status">"Status"</label>
+                    <select id="log-status" data-test="filter-status" on:change=to("status")>
+                        <option value="" selected=status.is_none()>"All"</option>
+                        {DeliveryStatus::ALL.iter().map(|s| view! {
+                            <option value=s.as_str() selected=status.as_deref() == Some(s.as_str())>{s.label()}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div class="filter">
+                    <label for="log-webhook">"Webhook"</label>
+                    <select id="log-webhook" data-test="filter-webhook" on:change=to("webhook_id")>
+                        <option value="" selected=webhook.is_none()>"All webhooks"</option>
+                        {choices.webhooks.into_iter().map(|(id, name)| {
+                            let value = id.to_string();
+                            let selected = webhook.as_deref() == Some(value.as_str());
+                            view! { <option value=value selected=selected>{name}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div class="filter">
+                    <label for="log-category">"Event category"</label>
+                    <input id="log-category" data-test="filter-category" placeholder="e.g. license" list="log-categories"
+                        value=get("category").unwrap_or_default() on:change=to("category")/>
+                    <datalist id="log-categories">
+                        {categories.into_iter().map(|c| view! { <option value=c/> }).collect_view()}
+                    </datalist>
+                </div>
+                <div class="filter">
+                    <label for="log-range">"Time range"</label>
+                    <select id="log-range" data-test="filter-range"
+                        on:change=move |ev| {
+                            let range = Some(event_target_value(&ev)).filter(|r| r != "0");
+                            go_range(vec![("range", range), ("since", None), ("until", None)]);
+                        }>
+                        <option value="0" selected=range.is_none() && !absolute>"Any time"</option>
+                        {RANGES.into_iter().map(|(label, minutes)| {
+                            let value = minutes.to_string();
+                            let selected = !absolute && range.as_deref() == Some(value.as_str());
+                            view! { <option value=value selected=selected>{label}</option> }
+                        }).collect_view()}
+                        <option value="-1" disabled=true selected=absolute>"From – to, as set below"</option>
+                    </select>
+                </div>
+                <div class="filter">
+                    <label for="log-since">"From (UTC)"</label>
+                    <input id="log-since" type="datetime-local" data-test="filter-since"
+                        value=since.map(datetime_local).unwrap_or_default()
+                        on:change=move |ev| go_since(vec![("since", time_param(&ev)), ("range", None)])/>
+                </div>
+                <div class="filter">
+                    <label for="log-until">"To (UTC)"</label>
+                    <input id="log-until" type="datetime-local" data-test="filter-until"
+                        value=until.map(datetime_local).unwrap_or_default()
+                        on:change=move |ev| {
+                            // A quick range's start stays as the "from" it showed.
+                            let from = since.map(query_time);
+                            go_until(vec![("until", time_param(&ev)), ("range", None), ("since", from)]);
+                        }/>
+                </div>
+                <div class="filter">
+                    <label for="log-sort">"Sort by"</label>
+                    <select id="log-sort" data-test="sort"
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            let (sort, order) = v.split_once(':').unwrap_or(("time", "desc"));
+                            go_sort(vec![("sort", Some(sort.to_owned())), ("order", Some(order.to_owned()))]);
+                        }>
+                        {[("time:desc", "Newest first (created)"), ("time:asc", "Oldest first (created)"), ("status:asc", "Status"),
+                          ("response_code:desc", "Response code, highest first"), ("response_code:asc", "Response code, lowest first")]
+                            .into_iter().map(|(value, label)| view! { <option value=value selected=sort == value>{label}</option> }).collect_view()}
+                    </select>
+                </div>
+            }
+        }
+    };
 
     let retry = Action::new(move |id: &DeliveryId| {
         let id = *id;
@@ -167,41 +302,7 @@ pub fn DeliveryLogPage() -> impl IntoView {
                         on:input=move |ev| search.set(event_target_value(&ev))/>
                     <button type="submit">"Search"</button>
                 </form>
-                <div class="filter">
-                    <label for="log-status">"Status"</label>
-                    <select id="log-status" data-test="filter-status"
-                        on:change=move |ev| go_status(vec![("status", Some(event_target_value(&ev)))])>
-                        <option value="" selected=move || get("status").is_none()>"All"</option>
-                        {DeliveryStatus::ALL.iter().map(|s| {
-                            let value = s.as_str();
-                            view! { <option value=value selected=move || get("status").as_deref() == Some(value)>{s.label()}</option> }
-                        }).collect_view()}
-                    </select>
-                </div>
-                <div class="filter">
-                    <label for="log-category">"Event category"</label>
-                    <input id="log-category" data-test="filter-category" placeholder="e.g. license"
-                        prop:value=move || get("category").unwrap_or_default()
-                        on:change=move |ev| go_category(vec![("category", Some(event_target_value(&ev)))])/>
-                </div>
-                <div class="filter">
-                    <label for="log-sort">"Sort by"</label>
-                    <select id="log-sort" data-test="sort"
-                        on:change=move |ev| {
-                            let v = event_target_value(&ev);
-                            let (sort, order) = v.split_once(':').unwrap_or(("time", "desc"));
-                            go_sort(vec![("sort", Some(sort.to_owned())), ("order", Some(order.to_owned()))]);
-                        }>
-                        {[("time:desc", "Newest first"), ("time:asc", "Oldest first"), ("status:asc", "Status"),
-                          ("response_code:desc", "Response code, highest first"), ("response_code:asc", "Response code, lowest first")]
-                            .into_iter().map(|(value, label)| view! {
-                                <option value=value selected=move || {
-                                    let current = format!("{}:{}", get("sort").unwrap_or_else(|| "time".into()), get("order").unwrap_or_else(|| if get("sort").as_deref() == Some("status") { "asc".into() } else { "desc".into() }));
-                                    current == value
-                                }>{label}</option>
-                            }).collect_view()}
-                    </select>
-                </div>
+                {filters}
                 <Show when=move || filtered()>
                     <a href="/" class="button" data-test="clear-filters">"Clear filters"</a>
                 </Show>
@@ -237,7 +338,13 @@ pub fn DeliveryLogPage() -> impl IntoView {
                             let prev = stack.pop().filter(|c| c != "0");
                             href(&current, &[("cursor", prev), ("back", Some(stack.join(&BACK_SEP.to_string())))])
                         });
+                        let total = match (found.total.more, found.total.count) {
+                            (true, n) => format!("More than {} deliveries", count(n)),
+                            (false, 1) => "1 delivery".to_owned(),
+                            (false, n) => format!("{} deliveries", count(n)),
+                        };
                         view! {
+                            <p class="muted" role="status" data-test="log-count">{total}</p>
                             <DeliveryTable rows=found.items can_write filtered=filtered() on_retry=move |id| { retry.dispatch(id); }/>
                             <nav class="pager" aria-label="Pages">
                                 {prev_href.map(|h| view! { <a href=h class="button" data-test="page-previous">"← Previous"</a> })}
@@ -276,7 +383,8 @@ pub fn DeliveryTable(
                         <th scope="col">"Event"</th>
                         <th scope="col">"Status"</th>
                         <th scope="col">"Result"</th>
-                        <th scope="col">"Attempted at"</th>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Last attempt"</th>
                         <th scope="col">"Duration"</th>
                         <th scope="col">"Actions"</th>
                     </tr>
@@ -284,7 +392,7 @@ pub fn DeliveryTable(
                 <tbody>
                     <Show when=move || empty>
                         <tr>
-                            <td colspan="8" class="empty" data-test="delivery-log-empty">
+                            <td colspan="9" class="empty" data-test="delivery-log-empty">
                                 {if filtered {
                                     view! { "No deliveries match this search and these filters. "<a href="/">"Clear filters"</a> }.into_any()
                                 } else {
@@ -303,11 +411,15 @@ pub fn DeliveryTable(
                                 {marks.then(|| view! { <td><span class=format!("badge mark-{}", mark.to_lowercase()) data-test="mark">{mark}</span></td> })}
                                 <td>
                                     <a href=format!("/webhooks/{}", row.webhook_id) class="strong">{row.webhook_name}</a>
-                                    <div class="muted small url">{row.webhook_url}</div>
+                                    <div class="muted small url" data-test="url">{row.attempted_url.clone().unwrap_or_else(|| row.webhook_url.clone())}</div>
+                                    {row.attempted_url.as_ref().filter(|u| **u != row.webhook_url).map(|_| view! {
+                                        <div class="muted small url" data-test="url-now">"Now: "{row.webhook_url.clone()}</div>
+                                    })}
                                 </td>
                                 <td><code>{row.event_type}</code></td>
                                 <td><StatusBadge status=row.status/></td>
                                 <td data-test="result">{attempt_result(row.last_outcome, row.last_response_code, row.last_duration_ms)}</td>
+                                <td>{timestamp(row.created_at)}</td>
                                 <td>{row.last_attempt_at.map(timestamp).unwrap_or_else(|| "—".into())}</td>
                                 <td>{row.last_duration_ms.map(duration_ms).unwrap_or_else(|| "—".into())}</td>
                                 <td class="actions">
@@ -359,6 +471,7 @@ mod tests {
             last_attempt_at: None,
             last_duration_ms: None,
             created_at: chrono::Utc::now(),
+            attempted_url: None,
         };
         assert_eq!(mark_of(&row(DeliveryStatus::Failed, 6)), "Error");
         assert_eq!(mark_of(&row(DeliveryStatus::Retrying, 2)), "Debug");
