@@ -50,13 +50,40 @@ pub async fn create_webhook(input: WebhookCreate) -> Result<CreatedWebhook, AppE
     Ok(crate::db::webhooks::create(&state().db, input, &format!("user {}", user.email)).await?)
 }
 
+/// Changes a webhook (admins only). The admin app never sees custom header values (they are
+/// write-only), so here, unlike `PATCH /api/v1/webhooks/{id}`, a header the webhook already has
+/// sent with an empty value keeps the value it has.
 #[server(prefix = "/rpc", endpoint = "update_webhook")]
 pub async fn update_webhook(id: WebhookId, patch: WebhookPatch) -> Result<Webhook, AppError> {
     let user = crate::auth::current_admin().await?;
+    let mut patch = patch;
     patch.validate()?;
-    crate::db::webhooks::update(&state().db, id, patch, &format!("user {}", user.email))
+    let db = &state().db;
+    if let Some(headers) = patch.headers.as_mut().filter(|h| h.values().any(String::is_empty)) {
+        let current = crate::db::webhooks::find(db, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("This webhook".into()))?;
+        let kept: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&current.headers).unwrap_or_default();
+        for (name, value) in headers.iter_mut().filter(|(_, v)| v.is_empty()) {
+            if let Some(old) = kept.get(name) {
+                value.clone_from(old);
+            }
+        }
+    }
+    crate::db::webhooks::update(db, id, patch, &format!("user {}", user.email))
         .await?
         .ok_or_else(|| AppError::NotFound("This webhook".into()))
+}
+
+/// Deletes a webhook with its deliveries and their attempts (admins only).
+#[server(prefix = "/rpc", endpoint = "delete_webhook")]
+pub async fn delete_webhook(id: WebhookId) -> Result<(), AppError> {
+    let user = crate::auth::current_admin().await?;
+    match crate::db::webhooks::delete(&state().db, id, &format!("user {}", user.email)).await? {
+        true => Ok(()),
+        false => Err(AppError::NotFound("This webhook".into())),
+    }
 }
 
 /// Makes a stopped or deactivated webhook active; with `recover_since`, its held and failed
@@ -74,6 +101,16 @@ pub async fn reactivate_webhook(
             .ok_or_else(|| AppError::NotFound("This webhook".into()))?;
     state.wakeup.notify_one();
     Ok(recovered)
+}
+
+/// Where a webhook's deliveries since `since` stand: the webhook page follows a recovery with it.
+#[server(prefix = "/rpc", endpoint = "recovery_progress")]
+pub async fn recovery_progress(
+    id: WebhookId,
+    since: DateTime<Utc>,
+) -> Result<crate::models::StatusCounts, AppError> {
+    crate::auth::current_user().await?;
+    Ok(crate::db::deliveries::status_counts(&state().db, id, since).await?)
 }
 
 /// Lets an ordered webhook's line go on past the failed delivery that blocks it (admins only).

@@ -483,59 +483,95 @@ pub fn validate_auth(auth: &WebhookAuth) -> Result<(), FieldError> {
     }
 }
 
+/// Collects every field's problem, not only the first: a form shows them all at once.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn check(&mut self, result: Result<(), FieldError>) {
+        if let Err(e) = result {
+            self.0.push(e);
+        }
+    }
+
+    fn first(self) -> Result<(), FieldError> {
+        self.0.into_iter().next().map_or(Ok(()), Err)
+    }
+}
+
 impl WebhookCreate {
+    /// Every field that is not valid, in the order of the form (empty: valid).
+    pub fn problems(&self) -> Vec<FieldError> {
+        self.checked().0
+    }
+
     pub fn validate(&self) -> Result<(), FieldError> {
-        validate_name(&self.name)?;
-        validate_description(&self.description)?;
-        validate_url(&self.url)?;
-        validate_event_types(&self.event_types)?;
-        validate_auth(&self.auth)?;
-        validate_headers(&self.headers)?;
+        self.checked().first()
+    }
+
+    fn checked(&self) -> Problems {
+        let mut p = Problems::default();
+        p.check(validate_name(&self.name));
+        p.check(validate_url(&self.url));
+        p.check(validate_description(&self.description));
+        p.check(validate_event_types(&self.event_types));
+        p.check(validate_auth(&self.auth));
+        p.check(validate_headers(&self.headers));
         if let Some(ms) = self.timeout_ms {
-            validate_timeout(ms)?;
+            p.check(validate_timeout(ms));
         }
         if let Some(schedule) = &self.retry_schedule {
-            validate_retry_schedule(schedule)?;
+            p.check(validate_retry_schedule(schedule));
         }
-        validate_notify_emails(&self.notify_emails)?;
-        validate_rate("rate_limit", self.rate_limit)?;
-        validate_rate("rate_limit_burst", self.rate_limit_burst)?;
-        Ok(())
+        p.check(validate_notify_emails(&self.notify_emails));
+        p.check(validate_rate("rate_limit", self.rate_limit));
+        p.check(validate_rate("rate_limit_burst", self.rate_limit_burst));
+        p
     }
 }
 
 impl WebhookPatch {
+    /// Every field that is not valid, in the order of the form (empty: valid).
+    pub fn problems(&self) -> Vec<FieldError> {
+        self.checked().0
+    }
+
     pub fn validate(&self) -> Result<(), FieldError> {
+        self.checked().first()
+    }
+
+    fn checked(&self) -> Problems {
+        let mut p = Problems::default();
         if let Some(name) = &self.name {
-            validate_name(name)?;
-        }
-        if let Some(description) = &self.description {
-            validate_description(description)?;
+            p.check(validate_name(name));
         }
         if let Some(url) = &self.url {
-            validate_url(url)?;
+            p.check(validate_url(url));
+        }
+        if let Some(description) = &self.description {
+            p.check(validate_description(description));
         }
         if let Some(types) = &self.event_types {
-            validate_event_types(types)?;
+            p.check(validate_event_types(types));
         }
         if let Some(auth) = &self.auth {
-            validate_auth(auth)?;
+            p.check(validate_auth(auth));
         }
         if let Some(headers) = &self.headers {
-            validate_headers(headers)?;
+            p.check(validate_headers(headers));
         }
         if let Some(ms) = self.timeout_ms {
-            validate_timeout(ms)?;
+            p.check(validate_timeout(ms));
         }
         if let Some(Some(schedule)) = &self.retry_schedule {
-            validate_retry_schedule(schedule)?;
+            p.check(validate_retry_schedule(schedule));
         }
         if let Some(emails) = &self.notify_emails {
-            validate_notify_emails(emails)?;
+            p.check(validate_notify_emails(emails));
         }
-        validate_rate("rate_limit", self.rate_limit.flatten())?;
-        validate_rate("rate_limit_burst", self.rate_limit_burst.flatten())?;
-        Ok(())
+        p.check(validate_rate("rate_limit", self.rate_limit.flatten()));
+        p.check(validate_rate("rate_limit_burst", self.rate_limit_burst.flatten()));
+        p
     }
 }
 
