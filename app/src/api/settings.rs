@@ -7,7 +7,7 @@ use super::state;
 
 use crate::{
     error::AppError,
-    models::{ActivityEntry, ApiKeyId, ApiKeyRow, OutboxEmail, Page, RetentionPolicy, UserRow},
+    models::{ActivityEntry, ApiKeyId, ApiKeyRow, OutboxEmail, Page, RetentionPolicy, Role, UserId, UserRow},
 };
 
 #[server(prefix = "/rpc", endpoint = "get_retention")]
@@ -64,6 +64,62 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
     Ok(crate::db::users::list(&state().db).await?)
 }
 
+/// Creates a user (admins only) with a generated password, answered once for the admin to hand
+/// over; recorded in the activity log.
+#[server(prefix = "/rpc", endpoint = "create_user")]
+pub async fn create_user(email: String, role: Role) -> Result<String, AppError> {
+    use crate::db::{
+        activity,
+        users::{create, CreateUserError},
+    };
+    let admin = crate::auth::current_admin().await?;
+    let db = &state().db;
+    let password = crate::auth::new_token(15);
+    let user = create(db, &email, &password, role).await.map_err(|e| match e {
+        CreateUserError::Db(e) => e.into(),
+        e => {
+            let text = e.to_string();
+            let (field, message) = text.split_once(": ").unwrap_or(("email", text.as_str()));
+            AppError::Invalid { field: field.to_owned(), message: message.to_owned() }
+        }
+    })?;
+    let actor = format!("user {}", admin.email);
+    activity::record(
+        db,
+        activity::Activity {
+            actor: Some(&actor),
+            kind: "user.created",
+            subject: Some(user.email.clone()),
+            summary: format!("{} created as {}", user.email, role.label()),
+        },
+    )
+    .await?;
+    Ok(password)
+}
+
+/// Changes another user's role (admins only).
+#[server(prefix = "/rpc", endpoint = "set_user_role")]
+pub async fn set_user_role(id: UserId, role: Role) -> Result<UserRow, AppError> {
+    change_user(id, crate::db::users::UserChange::Role(role)).await
+}
+
+/// Disables another user, ending their sessions, or enables them again (admins only).
+#[server(prefix = "/rpc", endpoint = "set_user_disabled")]
+pub async fn set_user_disabled(id: UserId, disabled: bool) -> Result<UserRow, AppError> {
+    change_user(id, crate::db::users::UserChange::Disabled(disabled)).await
+}
+
+#[cfg(feature = "ssr")]
+async fn change_user(id: UserId, change: crate::db::users::UserChange) -> Result<UserRow, AppError> {
+    use crate::db::users::UserChangeError;
+    let admin = crate::auth::current_admin().await?;
+    crate::db::users::change(&state().db, id, change, &admin).await.map_err(|e| match e {
+        UserChangeError::NotFound => AppError::NotFound("This user".into()),
+        UserChangeError::Db(e) => e.into(),
+        e => AppError::Conflict(e.to_string()),
+    })
+}
+
 #[server(prefix = "/rpc", endpoint = "list_api_keys")]
 pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, AppError> {
     crate::auth::current_admin().await?;
@@ -94,6 +150,18 @@ pub async fn revoke_api_key(id: ApiKeyId) -> Result<(), AppError> {
     } else {
         Err(AppError::NotFound("This API key".into()))
     }
+}
+
+/// The dashboard's charts: the last hour in 5-minute steps (`day: false`) or the last 24 hours
+/// in hourly ones, for every webhook or one.
+#[server(prefix = "/rpc", endpoint = "get_timeline")]
+pub async fn get_timeline(
+    webhook_id: Option<crate::models::WebhookId>,
+    day: bool,
+) -> Result<crate::models::Timeline, AppError> {
+    crate::auth::current_user().await?;
+    let (hours, steps) = if day { (24, 24) } else { (1, 12) };
+    Ok(crate::db::stats::timeline(&state().db, webhook_id, hours, steps).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "get_dashboard")]

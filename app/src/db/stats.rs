@@ -41,6 +41,53 @@ async fn window(db: &DatabaseConnection, label: &str, hours: i64) -> Result<Wind
     })
 }
 
+/// A timeline's stretches are measured over at most this many attempts each.
+pub const BUCKET_SAMPLE: u64 = 2_000;
+
+/// The last `hours` in `steps` stretches, oldest first, for all webhooks or one. One query per
+/// stretch, each through an index on the start time and bounded by `BUCKET_SAMPLE`.
+pub async fn timeline(
+    db: &DatabaseConnection,
+    webhook: Option<crate::models::WebhookId>,
+    hours: i64,
+    steps: i64,
+) -> Result<crate::models::Timeline, DbErr> {
+    let step = chrono::Duration::minutes(hours * 60 / steps);
+    let end = now();
+    let mut buckets = Vec::new();
+    for i in 0..steps {
+        let start = end - step * (steps - i) as i32;
+        let mut select = attempts::Entity::find()
+            .select_only()
+            .columns([attempts::Column::DurationMs, attempts::Column::Outcome])
+            .filter(attempts::Column::StartedAt.gte(start))
+            .filter(attempts::Column::StartedAt.lt(start + step));
+        if let Some(w) = webhook {
+            select = select.filter(attempts::Column::WebhookId.eq(w.0));
+        }
+        let sample: Vec<(i32, Outcome)> = select
+            .order_by_desc(attempts::Column::StartedAt)
+            .limit(BUCKET_SAMPLE + 1)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let sampled = sample.len() as u64 > BUCKET_SAMPLE;
+        let sample = &sample[..sample.len().min(BUCKET_SAMPLE as usize)];
+        let mut durations: Vec<i32> = sample.iter().map(|(d, _)| *d).collect();
+        durations.sort_unstable();
+        buckets.push(crate::models::TimelineBucket {
+            start,
+            attempts: sample.len() as u64,
+            successes: sample.iter().filter(|(_, o)| *o == Outcome::Success).count() as u64,
+            sampled,
+            p50_ms: percentile(&durations, 50.0),
+            p95_ms: percentile(&durations, 95.0),
+            p99_ms: percentile(&durations, 99.0),
+        });
+    }
+    Ok(crate::models::Timeline { step_minutes: step.num_minutes() as u32, buckets })
+}
+
 pub async fn dashboard(db: &DatabaseConnection) -> Result<Dashboard, DbErr> {
     let windows = vec![window(db, "Last hour", 1).await?, window(db, "Last 24 hours", 24).await?];
     let mut webhooks = super::webhooks::list_with_usage(db).await?;

@@ -26,6 +26,12 @@ pub fn use_can_write() -> Signal<bool> {
     })
 }
 
+/// The signed-in user's id, once known.
+pub fn use_current_user_id() -> Signal<Option<crate::models::UserId>> {
+    let user = use_context::<UserResource>();
+    Signal::derive(move || user.and_then(|u| u.get()).and_then(Result::ok).map(|u| u.id))
+}
+
 /// The frame around every signed-in page: navigation, who is signed in, sign-out.
 #[component]
 pub fn Layout() -> impl IntoView {

@@ -7,12 +7,12 @@ use leptos_meta::Title;
 use super::layout::use_can_write;
 use crate::{
     api::settings::{
-        create_api_key, get_retention, list_activity, list_api_keys, list_outbox, list_users, revoke_api_key,
-        save_retention,
+        create_api_key, create_user, get_retention, list_activity, list_api_keys, list_outbox, list_users,
+        revoke_api_key, save_retention, set_user_disabled, set_user_role,
     },
     components::{copy::CopyButton, format::timestamp, resource::server_resource},
     error::AppError,
-    models::{ApiKeyId, RetentionPolicy},
+    models::{ApiKeyId, RetentionPolicy, Role, UserId},
 };
 
 #[component]
@@ -190,18 +190,94 @@ fn ApiKeysSection() -> impl IntoView {
 #[component]
 fn UsersSection() -> impl IntoView {
     let users = server_resource(|| (), |_| list_users());
+    let me = super::layout::use_current_user_id();
+    let email = RwSignal::new(String::new());
+    let role = RwSignal::new(Role::Viewer);
+    let created = RwSignal::new(None::<(String, String)>);
+    let outcome = RwSignal::new(None::<Result<String, AppError>>);
+    let create = Action::new(move |(e, r): &(String, Role)| {
+        let (e, r) = (e.clone(), *r);
+        async move {
+            match create_user(e.clone(), r).await {
+                Ok(password) => {
+                    created.set(Some((e.trim().to_lowercase(), password)));
+                    outcome.set(None);
+                    email.set(String::new());
+                }
+                Err(err) => {
+                    created.set(None);
+                    outcome.set(Some(Err(err)));
+                }
+            }
+            users.refetch();
+        }
+    });
+    let change = Action::new(move |&(id, what): &(UserId, Result<Role, bool>)| async move {
+        let answer = match what {
+            Ok(r) => set_user_role(id, r).await.map(|u| format!("{} is now {}.", u.email, u.role.label())),
+            Err(d) => set_user_disabled(id, d).await.map(|u| match u.disabled {
+                true => format!("{} is disabled; their sessions ended.", u.email),
+                false => format!("{} can sign in again.", u.email),
+            }),
+        };
+        outcome.set(Some(answer));
+        users.refetch();
+    });
     view! {
-        <section class="card" aria-labelledby="users-title">
+        <section class="card" aria-labelledby="users-title" data-test="users">
             <h2 id="users-title">"Users and roles"</h2>
-            <p class="muted small">"Admins change everything; viewers read. Add users with "<code>"herald user create --email … --role viewer"</code>"."</p>
+            <p class="muted small">"Admins change everything; viewers read; API users are told when a webhook is deactivated."</p>
+            <form class="row" data-test="new-user" on:submit=move |ev| { ev.prevent_default(); create.dispatch((email.get_untracked(), role.get_untracked())); }>
+                <div>
+                    <label for="user-email">"New user's email"</label>
+                    <input id="user-email" type="email" autocomplete="off" prop:value=move || email.get() on:input=move |ev| email.set(event_target_value(&ev))/>
+                </div>
+                <div>
+                    <label for="user-role">"Role"</label>
+                    <select id="user-role" on:change=move |ev| role.set(event_target_value(&ev).parse().unwrap_or(Role::Viewer))>
+                        {Role::ALL.iter().map(|r| view! { <option value=r.as_str() selected=*r == Role::Viewer>{r.label()}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div class="row-actions"><button type="submit" data-test="create-user" disabled=move || create.pending().get()>"Create user"</button></div>
+            </form>
+            {move || created.get().map(|(who, password)| view! {
+                <p class="alert ok" data-test="new-user-password">{format!("{who} can sign in with this password, shown once: ")}<code>{password.clone()}</code>" "<CopyButton text=password label="Copy password"/></p>
+            })}
+            <p role="status" aria-live="polite" data-test="user-outcome">
+                {move || outcome.get().map(|r| match r {
+                    Ok(t) => view! { <span class="alert ok">{t}</span> }.into_any(),
+                    Err(e) => view! { <span class="alert error">{e.to_string()}</span> }.into_any(),
+                })}
+            </p>
             <Transition fallback=|| ()>
                 {move || users.get().and_then(Result::ok).map(|list| view! {
                     <div class="table-wrap"><table class="data">
                         <caption class="visually-hidden">"Users"</caption>
-                        <thead><tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Since"</th></tr></thead>
+                        <thead><tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Since"</th><th scope="col">"Actions"</th></tr></thead>
                         <tbody>
-                            {list.into_iter().map(|u| view! {
-                                <tr><td>{u.email}{u.disabled.then_some(" (disabled)")}</td><td>{u.role.label()}</td><td>{timestamp(u.created_at)}</td></tr>
+                            {list.into_iter().map(|u| {
+                                let (id, role) = (u.id, u.role);
+                                let yourself = me.get() == Some(id);
+                                let label = format!("Role of {}", u.email);
+                                let question = format!("Disable {}? They are signed out at once and cannot sign in until enabled again.", u.email);
+                                view! {
+                                    <tr data-test="user-row">
+                                        <td>{u.email.clone()}{u.disabled.then_some(" (disabled)")}{yourself.then_some(" (you)")}</td>
+                                        <td>
+                                            <select aria-label=label data-test="user-role" disabled=yourself
+                                                on:change=move |ev| if let Ok(r) = event_target_value(&ev).parse() { change.dispatch((id, Ok(r))); }>
+                                                {Role::ALL.iter().map(|r| view! { <option value=r.as_str() selected=*r == role>{r.label()}</option> }).collect_view()}
+                                            </select>
+                                        </td>
+                                        <td>{timestamp(u.created_at)}</td>
+                                        <td>{(!yourself).then(|| match u.disabled {
+                                            true => view! { <button type="button" class="small-button" data-test="enable-user"
+                                                on:click=move |_| { change.dispatch((id, Err(false))); }>"Enable"</button> }.into_any(),
+                                            false => view! { <button type="button" class="small-button" data-test="disable-user"
+                                                on:click=move |_| if super::confirm(&question) { change.dispatch((id, Err(true))); }>"Disable"</button> }.into_any(),
+                                        })}</td>
+                                    </tr>
+                                }
                             }).collect_view()}
                         </tbody>
                     </table></div>
