@@ -80,13 +80,13 @@ export async function api(baseURL: string, method: string, path: string, body?: 
  */
 export class Receiver {
   down = false;
-  received: { path: string; body: string }[] = [];
+  received: { path: string; body: string; headers: http.IncomingHttpHeaders }[] = [];
   private server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       const path = req.url ?? "/";
-      this.received.push({ path, body });
+      this.received.push({ path, body, headers: req.headers });
       if (path.startsWith("/fail")) {
         res.writeHead(500, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: "database unavailable", hint: "try again later" }));

@@ -175,6 +175,10 @@ test("deactivate and reactivate a webhook, recovering what was held", async ({ p
   await row.getByRole("link", { name: "CRM" }).click();
   await expect(page.getByTestId("mark").filter({ hasText: "Error" }).first()).toBeVisible();
   await page.screenshot({ path: path.join(shots, "webhook.png"), fullPage: true });
+  // Its edit form offers no "Active" tick that saving would not honour; it points to Reactivate.
+  await page.getByTestId("edit-webhook").click();
+  await expect(page.getByTestId("deactivated-note")).toContainText("Reactivate it from its page");
+  await expect(page.getByTestId("active")).toHaveCount(0);
 
   // The deactivation was mailed to the API users and is in the activity log.
   await open(page, "/settings");
@@ -189,10 +193,12 @@ test("deactivate and reactivate a webhook, recovering what was held", async ({ p
   await page.getByTestId("recover-since").fill(new Date(Date.now() - 3600_000).toISOString().slice(0, 16));
   await page.getByTestId("reactivate").click();
   await expect(page.getByTestId("notice")).toContainText("3 held or failed deliveries are being sent again");
-  await until("all three delivered", async () => (await deliveriesOf(baseURL!, crm.id)).every((d) => d.status === "succeeded"));
-  await page.reload();
-  await expect(page.getByTestId("webhook-state").first()).toHaveText("Active");
+  // The page follows the recovery until it is done, the table with it, without a reload.
+  await expect(page.getByTestId("recovery-progress")).toContainText(
+    "3 delivered, 0 failed, 0 being retried, 0 still to send. Done.");
   await expect(page.getByTestId("mark").filter({ hasText: "Success" })).toHaveCount(3);
+  await expect(page.getByTestId("webhook-state").first()).toHaveText("Active");
+  await page.reload();
   await expect(page.getByTestId("deactivated-banner").getByRole("link", { name: "CRM" })).toHaveCount(0);
 });
 
@@ -293,6 +299,117 @@ test("create and edit a webhook in the form: errors next to the field, the secre
   expect((await api(baseURL!, "GET", `/webhooks/${id}`)).rate_limit).toBe(25);
 });
 
+test("look a delivery up: webhook picker, time range, category in any case, the count, where it went", async ({ page, baseURL }) => {
+  const a = await api(baseURL!, "POST", "/webhooks", { name: "Lookup A", url: rx.url("/ok"), event_types: ["lookup.*"] });
+  const b = await api(baseURL!, "POST", "/webhooks", { name: "Lookup B", url: rx.url("/ok"), event_types: ["lookup.paid"] });
+  for (const type of ["lookup.placed", "lookup.placed", "lookup.paid"]) {
+    await api(baseURL!, "POST", "/events", { type, payload: {} });
+  }
+  await until("the lookups delivered", async () =>
+    (await deliveriesOf(baseURL!, a.id)).filter((d) => d.status === "succeeded").length === 3 &&
+    (await deliveriesOf(baseURL!, b.id)).filter((d) => d.status === "succeeded").length === 1);
+  // A's URL changes afterwards: its rows still say where they were sent, and where it points now.
+  await api(baseURL!, "PATCH", `/webhooks/${a.id}`, { url: rx.url("/ok?moved=1") });
+
+  await signIn(page);
+  await page.getByTestId("filter-webhook").selectOption({ label: "Lookup A" });
+  await expect(page).toHaveURL(new RegExp(`webhook_id=${a.id}`));
+  await expect(page.getByTestId("delivery-row")).toHaveCount(3);
+  await expect(page.getByTestId("log-count")).toHaveText("3 deliveries");
+  const first = page.getByTestId("delivery-row").first();
+  await expect(first.getByTestId("url")).toHaveText(rx.url("/ok"));
+  await expect(first.getByTestId("url-now")).toHaveText(`Now: ${rx.url("/ok?moved=1")}`);
+  // The category box ignores case and offers the categories Herald has seen.
+  await page.getByTestId("filter-category").fill("LOOKUP");
+  await page.getByTestId("filter-category").dispatchEvent("change");
+  await expect(page).toHaveURL(/category=LOOKUP/);
+  await expect(page.getByTestId("log-count")).toHaveText("3 deliveries");
+  await expect(page.locator("#log-categories option[value='lookup']")).toHaveCount(1);
+  // A time range: the last 15 minutes hold them all; a range that ended an hour ago holds none.
+  await page.getByTestId("filter-range").selectOption({ label: "Last 15 minutes" });
+  await expect(page).toHaveURL(/range=15/);
+  await expect(page.getByTestId("delivery-row")).toHaveCount(3);
+  await expect(page.getByTestId("filter-since")).not.toHaveValue("");
+  const hourAgo = new Date(Date.now() - 3600_000).toISOString().slice(0, 16);
+  await page.getByTestId("filter-until").fill(hourAgo);
+  await page.getByTestId("filter-until").dispatchEvent("change");
+  await expect(page).toHaveURL(/until=/);
+  await expect(page.getByTestId("delivery-log-empty")).toContainText("No deliveries match");
+  await expect(page.getByTestId("log-count")).toHaveText("0 deliveries");
+  await page.getByTestId("clear-filters").click();
+  await expect(page.getByTestId("filter-webhook")).toHaveValue("");
+  // Newest first is by creation, and the Created column shows what it sorts by.
+  await expect(page.getByTestId("sort").locator("option:checked")).toHaveText("Newest first (created)");
+});
+
+test("the webhook form: every problem at once, seen event types, headers, a retry schedule, delete", async ({ page, baseURL }) => {
+  await api(baseURL!, "POST", "/events", { type: "shipment.sent", payload: {} });
+  await signIn(page);
+  await open(page, "/webhooks/new");
+  // Everything wrong at once is said at once, each under its field, and nothing is created.
+  await page.getByLabel("URL").fill("ftp://example.com");
+  await page.getByLabel("Timeout (ms)").fill("99");
+  await page.getByLabel("Retry schedule").fill("10s, soon");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("form-problems")).toHaveText("Please check the 4 fields marked below.");
+  await expect(page.getByTestId("error-name")).toContainText("must not be empty");
+  await expect(page.getByTestId("error-url")).toContainText("http or https");
+  await expect(page.getByTestId("error-timeout_ms")).toContainText("between 1000 and 30000");
+  await expect(page.getByTestId("error-retry_schedule")).toContainText("`soon` is not a delay");
+  // Event types are picked from those Herald has seen (the wildcard goes when one is picked).
+  await page.getByTestId("type-chip").filter({ hasText: "shipment.sent" }).click();
+  await expect(page.getByLabel("Event types")).toHaveValue("shipment.sent");
+  await expect(page.getByTestId("type-chip").filter({ hasText: "shipment.sent" })).toHaveAttribute("aria-pressed", "true");
+  await page.getByLabel("Name").fill("Shipping");
+  await page.getByLabel("URL").fill(rx.url("/ok"));
+  await page.getByLabel("Timeout (ms)").fill("5000");
+  await page.getByLabel("Retry schedule").fill("10s, 5m, 2h");
+  await page.getByTestId("add-header").click();
+  await page.getByTestId("header-name").fill("X-Tenant");
+  await page.getByTestId("header-value").fill("acme");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("new-secret")).toHaveText(/^whsec_/);
+  await page.getByTestId("open-webhook").click();
+  await expect(page.getByTestId("webhook-name")).toContainText("Shipping");
+  const id = page.url().split("/").pop()!;
+  let saved = await api(baseURL!, "GET", `/webhooks/${id}`);
+  expect([saved.event_types, saved.retry_schedule, saved.header_names]).toEqual([["shipment.sent"], [10, 300, 7200], ["X-Tenant"]]);
+
+  // Editing shows the schedule as typed and the header by name; its value, write-only, is kept
+  // when left empty. A test event carries it.
+  await page.getByTestId("edit-webhook").click();
+  await expect(page.getByLabel("Retry schedule")).toHaveValue("10s, 5m, 2h");
+  await expect(page.getByTestId("header-name")).toHaveValue("X-Tenant");
+  await expect(page.getByTestId("header-value")).toHaveAttribute("placeholder", "unchanged");
+  await page.getByTestId("add-header").click();
+  await page.getByTestId("header-name").nth(1).fill("X-Region");
+  await page.getByTestId("header-value").nth(1).fill("eu");
+  await page.getByTestId("save-webhook").click();
+  await expect(page.getByTestId("saved")).toBeVisible();
+  saved = await api(baseURL!, "GET", `/webhooks/${id}`);
+  expect(saved.header_names).toEqual(["X-Region", "X-Tenant"]);
+  await open(page, `/webhooks/${id}`);
+  await page.getByTestId("send-test").click();
+  await until("the test event with both headers", async () =>
+    rx.received.some((r) => r.body.includes(id) && r.headers["x-tenant"] === "acme" && r.headers["x-region"] === "eu"));
+
+  // Delete asks first; declined, nothing happens; confirmed, back to the list, which says so.
+  await page.getByTestId("edit-webhook").click();
+  let asked = "";
+  page.once("dialog", (d) => { asked = d.message(); d.dismiss(); });
+  await page.getByTestId("delete-webhook").click();
+  await expect.poll(() => asked).toContain("Delete the webhook Shipping?");
+  expect((await api(baseURL!, "GET", `/webhooks/${id}`)).name).toBe("Shipping");
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("delete-webhook").click();
+  await expect(page.getByTestId("deleted")).toContainText("The webhook Shipping was deleted, with its deliveries.");
+  await expect(page.getByTestId("delete-webhook")).toBeDisabled();
+  await page.getByTestId("deleted").getByRole("link", { name: "Back to the webhooks" }).click();
+  await expect(page.getByRole("heading", { name: "Webhooks" })).toBeVisible();
+  await expect(page.getByTestId("webhook-row").filter({ hasText: "Shipping" })).toHaveCount(0);
+  await expect(api(baseURL!, "GET", `/webhooks/${id}`)).rejects.toThrow(" 404 ");
+});
+
 test("a receiver that asks for a pause: the webhook's page says until when, and why", async ({ page, baseURL }) => {
   const w = await api(baseURL!, "POST", "/webhooks", { name: "Busy", url: rx.url("/busy"), event_types: ["busy.*"] });
   await api(baseURL!, "POST", "/events", { type: "busy.tick", payload: {} });
@@ -379,6 +496,50 @@ test("destructive actions ask first: Stop, Rotate (with the old secret's grace p
   await expect(page.getByTestId("new-key")).toHaveCount(0);
 });
 
+test("users from Settings: create with a role, the password shown once, change the role, disable after asking", async ({ page, browser }) => {
+  await signIn(page);
+  await open(page, "/settings");
+  const users = page.getByTestId("users");
+  await users.getByLabel("New user's email").fill("Support@Example.test");
+  await users.getByLabel("Role", { exact: true }).selectOption("viewer");
+  await users.getByTestId("create-user").click();
+  const shown = users.getByTestId("new-user-password");
+  await expect(shown).toContainText("support@example.test can sign in with this password, shown once");
+  const password = (await shown.locator("code").textContent())!;
+  const row = users.getByTestId("user-row").filter({ hasText: "support@example.test" });
+  await expect(row.getByTestId("user-role")).toHaveValue("viewer");
+  // Yourself: no role change, no disabling.
+  const me = users.getByTestId("user-row").filter({ hasText: "(you)" });
+  await expect(me.getByTestId("user-role")).toBeDisabled();
+  await expect(me.getByTestId("disable-user")).toHaveCount(0);
+
+  // The new user signs in with the password they were handed, and reads as a viewer.
+  const other = await browser.newContext();
+  const theirs = await other.newPage();
+  await signIn(theirs, "support@example.test", password);
+  await expect(theirs.getByTestId("current-user")).toHaveText("support@example.test");
+
+  await row.getByTestId("user-role").selectOption("admin");
+  await expect(users.getByTestId("user-outcome")).toHaveText("support@example.test is now Admin.");
+  // Disable asks first; confirmed, their session ends.
+  page.once("dialog", (d) => d.dismiss());
+  await row.getByTestId("disable-user").click();
+  await expect(row).not.toContainText("(disabled)");
+  page.once("dialog", (d) => d.accept());
+  await row.getByTestId("disable-user").click();
+  await expect(users.getByTestId("user-outcome")).toHaveText("support@example.test is disabled; their sessions ended.");
+  await expect(row).toContainText("(disabled)");
+  await theirs.goto("/");
+  await expect(theirs).toHaveURL(/\/login/);
+  await other.close();
+  await row.getByTestId("enable-user").click();
+  await expect(users.getByTestId("user-outcome")).toHaveText("support@example.test can sign in again.");
+  await page.reload();
+  for (const kind of ["user.created", "user.role_changed", "user.disabled", "user.enabled"]) {
+    await expect(page.getByTestId("activity-row").filter({ hasText: kind }).first()).toBeVisible();
+  }
+});
+
 test("dashboard and settings: failing webhooks first, retention validation, activity", async ({ page, baseURL }) => {
   const w = await api(baseURL!, "POST", "/webhooks", { name: "Dash", url: rx.url("/fail"), event_types: ["dash.*"] });
   await api(baseURL!, "POST", "/events", { type: "dash.tick", payload: {} });
@@ -393,6 +554,21 @@ test("dashboard and settings: failing webhooks first, retention validation, acti
   await expect(page.getByTestId("success-rate").first()).toContainText("%");
   await expect(page.getByTestId("held")).toHaveText(String(held));
   await expect(page.getByTestId("dashboard-webhooks").getByRole("row").nth(1)).toContainText("Too many errors");
+  await expect(page.getByTestId("dashboard-webhooks").getByRole("row").nth(1)).toContainText(/HTTP 500 · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+  // Charts over the last hour, in 5-minute steps, with their figures: for all webhooks, then
+  // for Dash alone, whose attempts all failed (0% in the last step), then over a day.
+  const timelines = page.getByTestId("timelines");
+  await expect(timelines.getByRole("img", { name: "Success rate" })).toBeVisible();
+  await expect(timelines.getByRole("img", { name: "Response time" })).toBeVisible();
+  await expect(timelines.locator("path.chart-line.line-ok")).toHaveAttribute("d", /^M/);
+  const steps = timelines.getByTestId("timeline-row");
+  await expect(steps).toHaveCount(12);
+  await timelines.getByTestId("chart-webhook").selectOption({ label: "Dash" });
+  await expect(steps.last().locator("td").nth(1)).not.toHaveText("0");
+  await expect(steps.last().locator("td").nth(2)).toHaveText("0.0%");
+  await timelines.getByTestId("chart-span").selectOption("day");
+  await expect(steps).toHaveCount(24);
+  await expect(steps.last().locator("td").nth(2)).toHaveText("0.0%");
   await page.screenshot({ path: path.join(shots, "dashboard.png"), fullPage: true });
 
   await open(page, "/settings");

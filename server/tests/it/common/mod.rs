@@ -213,16 +213,20 @@ impl TestApp {
 
     /// Signs in as the first admin and returns the `Cookie` header value to send.
     pub async fn sign_in(&self) -> String {
+        self.sign_in_as(ADMIN_EMAIL, ADMIN_PASSWORD).await.expect("the first admin signs in")
+    }
+
+    /// Signs in; the `Cookie` header value to send, or `None` when refused.
+    pub async fn sign_in_as(&self, email: &str, password: &str) -> Option<String> {
         let res = self
             .client
             .post(self.url("/auth/login"))
-            .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD), ("next", "/")])
+            .form(&[("email", email), ("password", password), ("next", "/")])
             .send()
             .await
             .expect("sign in");
-        let cookie =
-            res.headers().get("set-cookie").expect("session cookie").to_str().expect("ascii").to_owned();
-        cookie.split(';').next().expect("name=value").to_owned()
+        let cookie = res.headers().get("set-cookie")?.to_str().expect("ascii").to_owned();
+        Some(cookie.split(';').next().expect("name=value").to_owned()).filter(|c| !c.ends_with('='))
     }
 
     /// Stops the server and waits for it, surfacing any error it ended with.
