@@ -85,12 +85,12 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view={Lazy::<LogPages>::new()}/>
                     <Route path=path!("/deliveries/:id") view={Lazy::<DeliveryPages>::new()}/>
-                    <Route path=path!("/recover") view={Lazy::<RecoverPages>::new()}/>
+                    <Route path=path!("/recover") view={Lazy::<OverviewPages>::new()}/>
                     <Route path=path!("/webhooks") view={Lazy::<WebhookPages>::new()}/>
                     <Route path=path!("/webhooks/new") view={Lazy::<WebhookFormPages>::new()}/>
                     <Route path=path!("/webhooks/:id") view={Lazy::<WebhookPages>::new()}/>
                     <Route path=path!("/webhooks/:id/edit") view={Lazy::<WebhookFormPages>::new()}/>
-                    <Route path=path!("/dashboard") view={Lazy::<DashboardPages>::new()}/>
+                    <Route path=path!("/dashboard") view={Lazy::<OverviewPages>::new()}/>
                     <Route path=path!("/settings") view={Lazy::<SettingsPages>::new()}/>
                 </ParentRoute>
             </Routes>
@@ -99,18 +99,14 @@ pub fn App() -> impl IntoView {
 }
 
 // The main WASM module holds the frame (router, navigation, banners) and the sign-in page; every
-// other page loads on demand, in seven groups: each group is a lazy route whose code is in
-// chunks the browser fetches when one of its pages is first shown (scripts/build.sh splits the
-// bundle there), and the server adds `<link rel="preload">` for them when it renders such a
-// page. Few groups keep the chunk count low: the splitter makes a chunk for every set of lazy
-// functions that shares code, and with one per page a page needed up to 99 files and became
-// interactive about twice as late. Recovery has a group of its own: with the delivery page,
-// their first load was 400 KiB (BENCHMARKS.md, "Under 400 KiB for every page"). So have the
-// dashboard and the settings (together, with charts and users, 450 KiB), and the delivery log:
-// in the main module it made every page's first load carry it (the log's filters, count and
-// pickers took the webhook page to 433 KiB). More groups cost more than they save: each set
-// of groups that shares code is a chunk file of its own, compressed alone (BENCHMARKS.md,
-// "The delivery log leaves the main module").
+// other page loads on demand, in six groups: each group is a lazy route whose code is in chunks
+// the browser fetches when one of its pages is first shown (scripts/build.sh splits the bundle
+// there), and the server adds `<link rel="preload">` for them when it renders such a page. The
+// splitter makes a chunk file for every set of groups that shares code, each compressed alone:
+// more groups, more files, larger first loads (with one group per page a page needed up to 99
+// files). The delivery log is a group of its own (in the main module it made every page carry
+// it); so are one delivery, the settings and the webhook form; recovery and the dashboard, both
+// light, share one. Measured in BENCHMARKS.md, "The delivery log leaves the main module".
 
 /// The pages of the groups with several pages, told apart by path.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -165,17 +161,23 @@ impl LazyRoute for DeliveryPages {
     }
 }
 
-/// Recovery: re-sending the failed deliveries of a webhook or a time window.
-pub struct RecoverPages;
+/// Recovery (re-sending the failed deliveries of a webhook or a time window) and the dashboard:
+/// two light pages in one group, so there are fewer sets of groups sharing code, each a chunk
+/// file of its own.
+pub struct OverviewPages(bool);
 
 #[lazy_route]
-impl LazyRoute for RecoverPages {
+impl LazyRoute for OverviewPages {
     fn data() -> Self {
-        Self
+        Self(leptos_router::hooks::use_location().pathname.get_untracked().starts_with("/recover"))
     }
 
-    fn view(_this: Self) -> AnyView {
-        RecoverPage().into_any()
+    fn view(this: Self) -> AnyView {
+        if this.0 {
+            RecoverPage().into_any()
+        } else {
+            DashboardPage().into_any()
+        }
     }
 }
 
@@ -212,20 +214,6 @@ impl LazyRoute for WebhookFormPages {
             LazyPage::NewWebhook => NewWebhookPage().into_any(),
             _ => EditWebhookPage().into_any(),
         }
-    }
-}
-
-/// The dashboard.
-pub struct DashboardPages;
-
-#[lazy_route]
-impl LazyRoute for DashboardPages {
-    fn data() -> Self {
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        DashboardPage().into_any()
     }
 }
 
