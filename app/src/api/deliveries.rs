@@ -18,15 +18,14 @@ pub const COUNT_CAP: u64 = 10_000;
 
 #[server(prefix = "/rpc", endpoint = "list_deliveries")]
 pub async fn list_deliveries(query: DeliveryQuery) -> Result<DeliveryLogPage, AppError> {
-    use crate::db::deliveries::{count, list, ListError};
+    use crate::db::deliveries::{list_counted, ListError};
 
     crate::auth::current_user().await?;
     let db = &state().db;
-    let page = list(db, &query).await.map_err(|e| match e {
+    let (page, (n, more)) = list_counted(db, &query, COUNT_CAP).await.map_err(|e| match e {
         ListError::BadCursor => AppError::Invalid { field: "cursor".into(), message: e.to_string() },
         ListError::Db(e) => e.into(),
     })?;
-    let (n, more) = count(db, &query, COUNT_CAP).await?;
     Ok(DeliveryLogPage {
         items: page.items,
         next_cursor: page.next_cursor,

@@ -143,11 +143,30 @@ async fn matching(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Opti
 /// How many deliveries the log's filters match, counted up to `cap`: `(count, more)`, where
 /// `more` says there are more than `cap`. Bounded so a count never reads a million-row log.
 pub async fn count(db: &DatabaseConnection, query: &DeliveryQuery, cap: u64) -> Result<(u64, bool), DbErr> {
+    match matching(db, query).await? {
+        Some(cond) => count_matching(db, cond, cap).await,
+        None => Ok((0, false)),
+    }
+}
+
+/// The admin app's log page: a page of rows and how many match (up to `cap`), with the filters
+/// resolved once for both (search reads the webhooks and the event types).
+pub async fn list_counted(
+    db: &DatabaseConnection,
+    query: &DeliveryQuery,
+    cap: u64,
+) -> Result<(Page<DeliveryRow>, (u64, bool)), ListError> {
+    match matching(db, query).await? {
+        Some(cond) => {
+            Ok((list_matching(db, query, cond.clone()).await?, count_matching(db, cond, cap).await?))
+        }
+        None => Ok((Page { items: Vec::new(), next_cursor: None }, (0, false))),
+    }
+}
+
+async fn count_matching(db: &DatabaseConnection, cond: Condition, cap: u64) -> Result<(u64, bool), DbErr> {
     use sea_orm::{sea_query::Query, QueryTrait};
 
-    let Some(cond) = matching(db, query).await? else {
-        return Ok((0, false));
-    };
     let matched = deliveries::Entity::find()
         .select_only()
         .column(deliveries::Column::Id)
@@ -195,10 +214,18 @@ pub async fn status_counts(
 
 /// The delivery log: newest first, filtered, keyset-paginated.
 pub async fn list(db: &DatabaseConnection, query: &DeliveryQuery) -> Result<Page<DeliveryRow>, ListError> {
+    match matching(db, query).await? {
+        Some(cond) => list_matching(db, query, cond).await,
+        None => Ok(Page { items: Vec::new(), next_cursor: None }),
+    }
+}
+
+async fn list_matching(
+    db: &DatabaseConnection,
+    query: &DeliveryQuery,
+    cond: Condition,
+) -> Result<Page<DeliveryRow>, ListError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
-    let Some(cond) = matching(db, query).await? else {
-        return Ok(Page { items: Vec::new(), next_cursor: None });
-    };
     let mut select = deliveries::Entity::find().find_also_related(webhooks::Entity).filter(cond);
     let sort = query.sort.unwrap_or_default();
     let desc = query.order.unwrap_or_default() == SortOrder::Desc;
