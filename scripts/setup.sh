@@ -50,7 +50,7 @@ fi
 
 # Herald's bundle tools (scripts/wasm-split): herald-wasm-split, the splitter cargo-leptos uses,
 # without cargo-leptos; herald-gzip, which precompresses the release bundle with Zopfli.
-split_sha=$(find scripts/wasm-split/Cargo.toml scripts/wasm-split/Cargo.lock scripts/wasm-split/src -type f \
+split_sha=$(find scripts/wasm-split/Cargo.toml scripts/wasm-split/Cargo.lock scripts/wasm-split/src scripts/wasm-split/vendor -type f \
   | sort | xargs cat | sha256sum | cut -d' ' -f1)
 split_stamp="$HOME/.cargo/.herald-wasm-split-sha"
 if ! command -v herald-wasm-split >/dev/null || ! command -v herald-gzip >/dev/null \

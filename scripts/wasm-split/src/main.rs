@@ -1,7 +1,8 @@
 //! `herald-wasm-split INPUT.wasm OUT_DIR NAME`
 //!
 //! Splits the browser bundle rustc built (linked with `--emit-relocs`) at its lazy routes,
-//! with the splitter cargo-leptos uses (`wasm_split_cli_support`). Writes into OUT_DIR:
+//! with the splitter cargo-leptos uses (`wasm_split_cli_support`, vendored with one change: code
+//! two or more page groups share goes to the main module, vendor/README.md). Writes into OUT_DIR:
 //! - `NAME.wasm`: the main module, for wasm-bindgen to process next;
 //! - one `.wasm` file per chunk, loaded on demand;
 //! - the loader module, under the name Leptos' `HydrationScripts` preloads;
