@@ -13,13 +13,25 @@ use serde::{de::DeserializeOwned, Serialize};
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
-    pub title: String,
+    pub title: &'static str,
     #[serde(serialize_with = "ser_status")]
     #[schema(value_type = u16)]
     pub status: StatusCode,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every invalid field of the request, when Herald checked them all (webhooks): `field` and
+    /// `detail` above name the first of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub errors: Vec<FieldProblem>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FieldProblem {
+    pub field: String,
+    pub detail: String,
 }
 
 fn ser_status<S: serde::Serializer>(s: &StatusCode, ser: S) -> Result<S::Ok, S::Error> {
@@ -27,13 +39,14 @@ fn ser_status<S: serde::Serializer>(s: &StatusCode, ser: S) -> Result<S::Ok, S::
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
         Problem {
             kind: format!("urn:herald:problem:{slug}"),
-            title: title.to_owned(),
+            title,
             status,
             detail: detail.into(),
             field: None,
+            errors: Vec::new(),
         }
     }
 
@@ -266,5 +279,21 @@ impl From<app::models::FieldError> for Problem {
     fn from(e: app::models::FieldError) -> Self {
         let detail = format!("{}: {}", e.field, e.message);
         Problem::invalid(&e.field, detail)
+    }
+}
+
+impl Problem {
+    /// Every problem the request has at once (a 422 listing them in `errors`, the first also as
+    /// `field` and `detail`), or nothing when there are none: a client fixes them in one round.
+    pub fn check_all(problems: Vec<app::models::FieldError>) -> Result<(), Problem> {
+        let Some(first) = problems.first() else {
+            return Ok(());
+        };
+        let mut problem = Problem::from(first.clone());
+        problem.errors = problems
+            .into_iter()
+            .map(|e| FieldProblem { detail: format!("{}: {}", e.field, e.message), field: e.field })
+            .collect();
+        Err(problem)
     }
 }

@@ -176,6 +176,26 @@ async fn bad_webhook_input_is_refused_and_nothing_is_stored(backend: Backend) {
     assert_eq!(res.status(), 422);
     assert_eq!(webhooks::Entity::find().count(&app.db).await.unwrap(), 0, "nothing was stored");
 
+    // Every invalid field in one answer, in the order of the form, on create and on update.
+    let bad = json!({"name": " ", "url": "ftp://x", "event_types": [], "timeout_ms": 999_999});
+    let (status, problem) = api.post("/api/v1/webhooks", bad.clone()).await;
+    assert_eq!(status, 422, "{problem}");
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["name", "url", "event_types", "timeout_ms"], "{problem}");
+    assert_eq!(problem["field"], "name", "the first is also `field`, as before: {problem}");
+    assert!(problem["errors"][1]["detail"].as_str().unwrap().starts_with("url: "), "{problem}");
+    assert_eq!(webhooks::Entity::find().count(&app.db).await.unwrap(), 0, "nothing was stored");
+    let (_, kept) = api.post("/api/v1/webhooks", good.clone()).await;
+    let kept_id = kept["id"].as_str().unwrap();
+    let (status, problem) =
+        api.send(reqwest::Method::PATCH, &format!("/api/v1/webhooks/{kept_id}"), Some(bad)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"].as_array().map(Vec::len), Some(4), "{problem}");
+    let (_, after) = api.get(&format!("/api/v1/webhooks/{kept_id}")).await;
+    assert_eq!((after["name"].as_str(), after["url"].as_str()), (Some("ok"), Some("https://example.com/h")));
+    let (status, problem) = api.post("/api/v1/webhooks", with("url", json!("https://"))).await;
+    assert_eq!((status, problem.get("errors").map(|e| e.as_array().map(Vec::len))), (422, Some(Some(1))));
     // An update with a bad value changes nothing.
     let created = api.post("/api/v1/webhooks", good).await.1;
     let id = created["id"].as_str().unwrap();

@@ -16,6 +16,7 @@ use crate::{
 
 both_databases!(
     cross_site_requests_with_a_session_are_refused,
+    every_server_function_refuses_other_sites,
     sign_in_redirects_only_to_paths_of_this_origin,
     pages_carry_security_headers_and_a_nonce_policy,
     input_postgresql_cannot_store_is_refused_naming_the_field,
@@ -87,6 +88,84 @@ async fn cross_site_requests_with_a_session_are_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "the bearer scheme is case-insensitive (RFC 9110)");
+    app.stop().await;
+}
+
+/// Not only the functions a test names: every server function the app registers is a POST under
+/// `/rpc/` (where the cross-site guard stands; a GET one would pass it), and each refuses another
+/// site's request made with an admin's cookie. The destructive ones get valid input, so a
+/// refusal that came from the function rather than the guard would show as a change.
+async fn every_server_function_refuses_other_sites(backend: Backend) {
+    use app::db::entities::{users, webhooks};
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_in().await;
+    let api = app.api().await;
+    let rx = Receiver::start().await;
+    let (webhook, _) = api.webhook(json!({"name": "kept", "url": rx.url("/ok"), "event_types": ["*"]})).await;
+    let admin = users::Entity::find().one(&app.db).await.unwrap().expect("the first admin");
+
+    let mut functions: Vec<(&str, Method)> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, method)| (path, Method::from_bytes(method.as_str().as_bytes()).unwrap()))
+        .collect();
+    functions.sort_by_key(|(path, _)| *path);
+    for name in [
+        "create_user",
+        "set_user_role",
+        "set_user_disabled",
+        "delete_webhook",
+        "update_webhook",
+        "rotate_secret",
+        "revoke_api_key",
+        "create_api_key",
+        "send_test_event",
+        "recovery_progress",
+        "list_deliveries",
+        "log_choices",
+    ] {
+        let path = format!("/rpc/{name}");
+        assert!(functions.iter().any(|(p, _)| *p == path), "{path} is registered: {functions:?}");
+    }
+    let webhook_id = webhook.as_str();
+    let admin_id = admin.id.to_string();
+    for (path, method) in &functions {
+        assert!(path.starts_with("/rpc/"), "{path} is where the guard stands");
+        assert_eq!(*method, Method::POST, "{path}: only POST server functions are guarded");
+        let form: &[(&str, &str)] = match path.trim_start_matches("/rpc/") {
+            "delete_webhook" | "send_test_event" => &[("id", webhook_id)],
+            "rotate_secret" => &[("id", webhook_id), ("grace_hours", "0")],
+            "create_user" => &[("email", "mallory@example.test"), ("role", "admin")],
+            "set_user_role" => &[("id", &admin_id), ("role", "viewer")],
+            "set_user_disabled" => &[("id", &admin_id), ("disabled", "true")],
+            _ => &[],
+        };
+        let res = app
+            .client
+            .post(app.url(path))
+            .header(COOKIE, &cookie)
+            .header("sec-fetch-site", "cross-site")
+            .header("origin", "http://evil.example")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    assert!(functions.len() >= 30, "{} server functions", functions.len());
+
+    // Nothing changed: the webhook, its secret, the admin and the users are as they were.
+    let kept =
+        webhooks::Entity::find_by_id(uuid::Uuid::parse_str(webhook_id).unwrap()).one(&app.db).await.unwrap();
+    let kept = kept.expect("the webhook was not deleted");
+    assert!(kept.previous_secret.is_none(), "the secret was not rotated");
+    let after = users::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(after.len(), 1, "no user was created");
+    assert_eq!((after[0].role, after[0].disabled_at), (admin.role, admin.disabled_at));
+    assert_eq!(
+        app::db::entities::deliveries::Entity::find().count(&app.db).await.unwrap(),
+        0,
+        "no test event"
+    );
+    assert!(app.sign_in_as(ADMIN_EMAIL, ADMIN_PASSWORD).await.is_some(), "the admin can still sign in");
     app.stop().await;
 }
 

@@ -41,6 +41,7 @@ pub struct EventInput {
     ),
     components(schemas(
         crate::http::problem::Problem,
+        crate::http::problem::FieldProblem,
         app::models::WebhookAuth,
         app::models::Outcome,
         app::models::DeliverySort,

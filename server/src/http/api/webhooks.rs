@@ -28,13 +28,13 @@ fn missing(id: WebhookId) -> Problem {
 }
 
 #[utoipa::path(post, operation_id = "create_webhook", path = "/webhooks", tag = "webhooks", request_body = WebhookCreate,
-    responses((status = 201, description = "Created; the only answer that shows the secret with the webhook", body = app::models::CreatedWebhookBody), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
+    responses((status = 201, description = "Created; the only answer that shows the secret with the webhook", body = app::models::CreatedWebhookBody), (status = 422, description = "Invalid input: `errors` lists every invalid field, `field` names the first", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(principal): Extension<ApiPrincipal>,
     ApiJson(input): ApiJson<WebhookCreate>,
 ) -> Result<Response, Problem> {
-    input.validate()?;
+    Problem::check_all(input.problems())?;
     let created = db::webhooks::create(&state.db, input, &principal.actor()).await?;
     let location = format!("/api/v1/webhooks/{}", created.webhook.id);
     Ok((
@@ -80,7 +80,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 }
 
 #[utoipa::path(patch, operation_id = "update_webhook", path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)), request_body = WebhookPatch,
-    responses((status = 200, description = "OK", body = Webhook), (status = 404, description = "No such resource", body = Problem), (status = 422, description = "Invalid input; `field` names what is wrong", body = Problem)))]
+    responses((status = 200, description = "OK", body = Webhook), (status = 404, description = "No such resource", body = Problem), (status = 422, description = "Invalid input: `errors` lists every invalid field, `field` names the first", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(principal): Extension<ApiPrincipal>,
@@ -88,7 +88,7 @@ pub async fn update(
     ApiJson(patch): ApiJson<WebhookPatch>,
 ) -> Result<Json<Webhook>, Problem> {
     let id = parse_id(&id)?;
-    patch.validate()?;
+    Problem::check_all(patch.problems())?;
     let updated = db::webhooks::update(&state.db, id, patch, &principal.actor()).await?;
     updated.map(Json).ok_or_else(|| missing(id))
 }
