@@ -217,14 +217,8 @@ pub async fn claim(
     // soon (another process counts them as requests in flight and would leave their webhook's
     // slots idle).
     let holding: usize = held.values().map(|h| h.ready + h.running).sum();
-    let budget = std::sync::atomic::AtomicUsize::new(limits.capacity.saturating_sub(holding));
-    let want = |webhook_id: &Uuid, f: &WebhookFlow| {
-        use std::sync::atomic::Ordering::Relaxed;
-        let want = want_of(webhook_id, f).min(budget.load(Relaxed));
-        budget.fetch_sub(want, Relaxed);
-        want
-    };
-    let (candidates, mut maybe_more) = due_candidates(db, want, at, limits.default_rate).await?;
+    let budget = limits.capacity.saturating_sub(holding);
+    let (candidates, mut maybe_more) = due_candidates(db, want_of, budget, at, limits.default_rate).await?;
     let rates: HashMap<Uuid, flow::Rate> =
         candidates.iter().filter_map(|c| Some((c.webhook_id, c.rate?))).collect();
 
@@ -412,6 +406,24 @@ impl WebhookFlow {
 /// compound SELECT).
 const WEBHOOKS_PER_STATEMENT: usize = 100;
 
+/// Max-min fair shares of `budget` for these wants: each gets what it wants or an equal share of
+/// what is left, whichever is less; what a small want leaves goes to the larger ones. Equal wants
+/// are served from `rotate` on, so that when the budget is smaller than the number of wants the
+/// same ones are not left out claim after claim.
+fn fair_shares(wants: &[usize], budget: usize, rotate: usize) -> Vec<usize> {
+    let n = wants.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (wants[i], (i + n - rotate % n.max(1)) % n.max(1)));
+    let mut shares = vec![0; wants.len()];
+    let mut left = budget;
+    for (k, &i) in order.iter().enumerate() {
+        let give = wants[i].min(left / (n - k));
+        shares[i] = give;
+        left -= give;
+    }
+    shares
+}
+
 /// The due, unleased deliveries of every active webhook that `want`s any, at most that many
 /// each, oldest due first. The work does not grow with the log or the backlog: only deliveries
 /// with a `next_attempt_at` (pending or retrying; every other status clears it) are in the
@@ -423,6 +435,7 @@ const WEBHOOKS_PER_STATEMENT: usize = 100;
 async fn due_candidates(
     db: &DatabaseConnection,
     want: impl Fn(&Uuid, &WebhookFlow) -> usize,
+    budget: usize,
     at: DateTime<Utc>,
     default_rate: Option<u32>,
 ) -> Result<(Vec<Candidate>, HashSet<Uuid>), DbErr> {
@@ -430,6 +443,7 @@ async fn due_candidates(
     let backend = db.get_database_backend();
     let mut sql = SqlValues::new(backend);
     let active = sql.push(WebhookState::Active.as_str().into());
+    let now = sql.push(at.into());
     let scheduled = format!(
         r#"WITH RECURSIVE scheduled(id) AS (
              SELECT * FROM (SELECT "webhook_id" FROM "deliveries" WHERE "next_attempt_at" IS NOT NULL
@@ -444,13 +458,25 @@ async fn due_candidates(
                   u."paused_until", w."ordered_since"
            FROM scheduled JOIN "webhooks" w ON w."id" = scheduled.id
            LEFT JOIN "webhook_usage" u ON u."webhook_id" = w."id"
-           WHERE w."state" = {active}"#
+           WHERE w."state" = {active}
+             AND EXISTS (SELECT 1 FROM "deliveries" d
+                         WHERE d."webhook_id" = w."id" AND d."next_attempt_at" <= {now}
+                           AND (d."lease_expires_at" IS NULL OR d."lease_expires_at" <= {now}))"#
     );
     let mut webhooks: Vec<(Uuid, i32, usize)> = Vec::new();
     let mut lines: Vec<(Uuid, i32, usize)> = Vec::new();
     let mut rates: HashMap<Uuid, flow::Rate> = HashMap::new();
     let mut maybe_more = HashSet::new();
-    for row in db.query_all_raw(Statement::from_sql_and_values(backend, scheduled, sql.values)).await? {
+    // Only webhooks with a delivery to lease now (one more seek each, through the same partial
+    // index, past at most their requests in flight): a webhook whose deliveries are all
+    // scheduled later, or all in flight, wants nothing. What each of the others wants is
+    // shared out of the budget fairly (`fair_shares`), not first come first served: before,
+    // 100 webhooks holding retries an hour away took the whole budget in every claim and a
+    // webhook listed after them was never claimed for, so never got a lane for the hand-off
+    // either (its deliveries waited for good; found with herald-bench's 1,000,000-row log).
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, scheduled, sql.values)).await?;
+    let mut flows = Vec::with_capacity(rows.len());
+    for row in &rows {
         let id: Uuid = row.try_get("", "id")?;
         let failures: i32 = row.try_get("", "failures")?;
         let ordered_since: Option<DateTime<Utc>> = row.try_get("", "ordered_since")?;
@@ -462,12 +488,17 @@ async fn due_candidates(
             rate_limit_burst: row.try_get("", "rate_limit_burst")?,
             rate_tat_us: row.try_get("", "rate_tat_us")?,
         };
-        let free = want(&id, &flow);
-        if free == 0 && !flow.ordered {
+        let wanted = want(&id, &flow);
+        flows.push((id, row.try_get::<i32>("", "timeout_ms")?, flow, wanted));
+    }
+    let wants: Vec<usize> = flows.iter().map(|(.., wanted)| *wanted).collect();
+    let shares = fair_shares(&wants, budget, at.timestamp_subsec_micros() as usize);
+    for ((id, timeout_ms, flow, wanted), free) in flows.into_iter().zip(shares) {
+        if free < wanted && !flow.ordered {
             maybe_more.insert(id);
         }
         if free > 0 {
-            let wanted = (id, row.try_get("", "timeout_ms")?, free);
+            let wanted = (id, timeout_ms, free);
             if flow.ordered {
                 lines.push(wanted)
             } else {
@@ -1159,6 +1190,36 @@ mod tests {
         let mut change = UsageChange::default();
         attempts.iter().for_each(|s| change.add(s));
         change
+    }
+
+    #[test]
+    fn the_claim_budget_is_shared_fairly() {
+        use super::fair_shares;
+        // One webhook alone gets what it wants, within the budget.
+        assert_eq!(fair_shares(&[64], 256, 0), [64]);
+        assert_eq!(fair_shares(&[64], 40, 0), [40]);
+        // Small wants are met; what they leave goes to the larger ones, equally.
+        let shares = fair_shares(&[64, 2, 64, 64, 64], 100, 0);
+        assert_eq!(shares[1], 2);
+        assert!(shares.iter().sum::<usize>() <= 100 && shares.iter().sum::<usize>() >= 97, "{shares:?}");
+        assert!(shares.iter().filter(|s| **s >= 24).count() == 4, "{shares:?}");
+        // A webhook listed after many that want as much still gets its share.
+        let mut wants = vec![64; 100];
+        wants.push(64);
+        let shares = fair_shares(&wants, 256, 0);
+        assert!(shares[100] >= 2, "{:?}", &shares[95..]);
+        // With fewer slots than webhooks, who is left out changes from claim to claim.
+        let wants = vec![10; 8];
+        let left_out = |rotate| {
+            fair_shares(&wants, 4, rotate)
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| **s == 0)
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(fair_shares(&wants, 4, 0).iter().sum::<usize>(), 4);
+        assert_ne!(left_out(0), left_out(3));
     }
 
     #[test]

@@ -35,7 +35,8 @@ both_databases!(
     deliveries_leased_ahead_take_over_slots_without_passing_the_limit,
     dead_row_versions_of_the_queue_are_vacuumed_while_delivering,
     new_deliveries_go_from_the_commit_to_the_engine_and_a_backlog_goes_first,
-    deliveries_leased_ahead_behind_another_process_are_given_back
+    deliveries_leased_ahead_behind_another_process_are_given_back,
+    webhooks_whose_deliveries_are_all_scheduled_later_leave_the_claim_to_others
 );
 
 /// On PostgreSQL every lease and record leaves dead row versions that the claim's index scans
@@ -309,6 +310,59 @@ async fn deliveries_leased_ahead_behind_another_process_are_given_back(backend: 
     expected.sort();
     assert_eq!(blocked, expected, "a gives back everything it leased ahead");
     assert_eq!(lanes.held().get(&first_webhook(&db).await).map_or(0, |h| h.ready), 0);
+}
+
+/// Webhooks whose deliveries are all retries scheduled for later want nothing of a claim, and
+/// what the others want is shared out fairly: a webhook created after many such webhooks gets its
+/// due deliveries claimed at once. (Each of them used to ask for its whole limit and take it out
+/// of the claim's budget: with enough of them, a webhook listed after them was never claimed
+/// for, so it never got a lane for the hand-off either, and its deliveries waited for good.)
+async fn webhooks_whose_deliveries_are_all_scheduled_later_leave_the_claim_to_others(backend: Backend) {
+    use app::db::entities::deliveries;
+    use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+    let test_db = TestDb::new(backend).await;
+    let db = herald_server::open_database(&test_config(&test_db.url)).await.expect("database");
+    let webhook = |name: &str, types: &str| {
+        serde_json::from_value(
+            json!({"name": name, "url": "http://127.0.0.1:9/hook", "event_types": [types]}),
+        )
+        .unwrap()
+    };
+    let event = |event_type: &str| NewEvent {
+        event_type: event_type.into(),
+        payload: "{}".into(),
+        idempotency_key: None,
+    };
+    for i in 0..6 {
+        create(&db, webhook(&format!("parked {i}"), "parked.*"), "test").await.expect("webhook");
+    }
+    app::db::events::ingest(&db, event("parked.tick")).await.expect("event");
+    deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::Status, Expr::value("retrying"))
+        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(app::db::now() + chrono::Duration::hours(1)))
+        .exec(&db)
+        .await
+        .unwrap();
+    let fresh = create(&db, webhook("fresh", "fresh.*"), "test").await.expect("webhook").webhook.id.0;
+    for _ in 0..3 {
+        app::db::events::ingest(&db, event("fresh.tick")).await.expect("event");
+    }
+    // Room for ten leases, four a webhook with four ahead: one parked webhook asking for eight
+    // would leave the fresh one at most two, and two of them none.
+    let limits =
+        ClaimLimits { batch: 100, per_webhook: 4, prefetch: 4, capacity: 10, ..two_slots_three_ahead() };
+    let (answered, lanes) = (Answered::default(), Lanes::default());
+    let got = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
+    let leased: Vec<uuid::Uuid> = got.leased.iter().map(|c| c.delivery.webhook_id).collect();
+    assert_eq!(leased, vec![fresh; 3], "the fresh webhook's three due deliveries, nothing else");
+    assert!(!got.maybe_more.contains(&fresh), "all of them: no backlog left behind");
+    let parked = deliveries::Entity::find()
+        .filter(deliveries::Column::LeaseOwner.is_not_null())
+        .filter(deliveries::Column::WebhookId.ne(fresh))
+        .all(&db)
+        .await
+        .unwrap();
+    assert!(parked.is_empty(), "no retry was leased before its time");
 }
 
 async fn first_webhook(db: &sea_orm::DatabaseConnection) -> uuid::Uuid {
