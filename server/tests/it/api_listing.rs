@@ -142,6 +142,13 @@ async fn delivery_pages_neither_skip_nor_repeat_while_events_arrive(backend: Bac
     let page =
         call(&app, &key, reqwest::Method::GET, "/api/v1/deliveries?category=audit&limit=250", None).await;
     assert_eq!(ids(&page).len() as u32, n - 100);
+    // A type names its category: with its own category it finds what the type alone finds, with
+    // another, nothing.
+    let get = |q: &'static str| call(&app, &key, reqwest::Method::GET, q, None);
+    let same = get("/api/v1/deliveries?event_type=user.created&category=User&limit=250").await;
+    assert_eq!(ids(&same).len(), 4, "{same}");
+    let other = get("/api/v1/deliveries?event_type=user.created&category=order&limit=250").await;
+    assert_eq!(ids(&other).len(), 0, "{other}");
     // An id finds that delivery, or every delivery of that event (a second webhook gets it too).
     let body =
         json!({"name": "copy", "url": "http://127.0.0.1:9/", "event_types": ["order.*"], "enabled": false});
