@@ -130,6 +130,13 @@ async fn the_log_counts_what_its_filters_match_and_shows_where_each_delivery_wen
         (rx.received_at("/ok").len() == 7).then_some(())
     })
     .await;
+    // A slot is free once the response is in; the attempt is recorded just after.
+    eventually("all 7 recorded", Duration::from_secs(10), || async {
+        let mut rows = api.deliveries_of(&orders).await;
+        rows.extend(api.deliveries_of(&all).await);
+        (rows.len() == 7 && rows.iter().all(|r| r["status"] == "succeeded")).then_some(())
+    })
+    .await;
 
     let count = |form: Vec<(&'static str, String)>| {
         let (app, cookie) = (&app, &cookie);
