@@ -63,8 +63,7 @@ pub async fn update_webhook(id: WebhookId, patch: WebhookPatch) -> Result<Webhoo
         let current = crate::db::webhooks::find(db, id)
             .await?
             .ok_or_else(|| AppError::NotFound("This webhook".into()))?;
-        let kept: std::collections::BTreeMap<String, String> =
-            serde_json::from_str(&current.headers).unwrap_or_default();
+        let kept = crate::db::webhooks::headers_of(&current);
         for (name, value) in headers.iter_mut().filter(|(_, v)| v.is_empty()) {
             if let Some(old) = kept.get(name) {
                 value.clone_from(old);

@@ -412,9 +412,10 @@ const WEBHOOKS_PER_STATEMENT: usize = 100;
 /// same ones are not left out claim after claim.
 fn fair_shares(wants: &[usize], budget: usize, rotate: usize) -> Vec<usize> {
     let n = wants.len();
+    let start = rotate % n.max(1);
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| (wants[i], (i + n - rotate % n.max(1)) % n.max(1)));
-    let mut shares = vec![0; wants.len()];
+    order.sort_by_key(|&i| (wants[i], (i + n - start) % n));
+    let mut shares = vec![0; n];
     let mut left = budget;
     for (k, &i) in order.iter().enumerate() {
         let give = wants[i].min(left / (n - k));

@@ -275,10 +275,16 @@ pub fn refuse_nul(value: &serde_json::Value) -> Result<(), Problem> {
     }
 }
 
+impl From<app::models::FieldError> for FieldProblem {
+    fn from(e: app::models::FieldError) -> Self {
+        FieldProblem { detail: format!("{}: {}", e.field, e.message), field: e.field }
+    }
+}
+
 impl From<app::models::FieldError> for Problem {
     fn from(e: app::models::FieldError) -> Self {
-        let detail = format!("{}: {}", e.field, e.message);
-        Problem::invalid(&e.field, detail)
+        let FieldProblem { field, detail } = e.into();
+        Problem::invalid(&field, detail)
     }
 }
 
@@ -286,14 +292,12 @@ impl Problem {
     /// Every problem the request has at once (a 422 listing them in `errors`, the first also as
     /// `field` and `detail`), or nothing when there are none: a client fixes them in one round.
     pub fn check_all(problems: Vec<app::models::FieldError>) -> Result<(), Problem> {
-        let Some(first) = problems.first() else {
+        let errors: Vec<FieldProblem> = problems.into_iter().map(FieldProblem::from).collect();
+        let Some(first) = errors.first() else {
             return Ok(());
         };
-        let mut problem = Problem::from(first.clone());
-        problem.errors = problems
-            .into_iter()
-            .map(|e| FieldProblem { detail: format!("{}: {}", e.field, e.message), field: e.field })
-            .collect();
+        let mut problem = Problem::invalid(&first.field, first.detail.clone());
+        problem.errors = errors;
         Err(problem)
     }
 }
