@@ -56,6 +56,33 @@ pub async fn take_over_stale_leases(
     Ok(released)
 }
 
+/// Whether `worker` is the only live process (no other heartbeat newer than `stale`) and no
+/// webhook delivers in order: then every live lease is this process's own, and the claim knows
+/// its requests in flight without reading the leases (the scan of the lease index, through the
+/// entries that finished deliveries leave behind until a vacuum, was a third of the database's
+/// time in a claim; BENCHMARKS.md). Another process writes its heartbeat before it leases
+/// anything, so a claim that starts after that sees it. Ordered webhooks keep the count: their
+/// line waits until nothing of it is leased, released leases included.
+pub async fn alone(db: &impl ConnectionTrait, worker: &str, stale: chrono::Duration) -> Result<bool, DbErr> {
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    let at = super::now();
+    let others = workers::Entity::find()
+        .filter(workers::Column::Id.ne(worker))
+        .filter(workers::Column::HeartbeatAt.gt(at - stale))
+        .limit(1)
+        .count(db)
+        .await?;
+    if others > 0 {
+        return Ok(false);
+    }
+    let ordered = super::entities::webhooks::Entity::find()
+        .filter(super::entities::webhooks::Column::OrderedSince.is_not_null())
+        .limit(1)
+        .count(db)
+        .await?;
+    Ok(ordered == 0)
+}
+
 /// Removes this process's row on a clean shutdown.
 pub async fn forget(db: &impl ConnectionTrait, worker: &str) -> Result<(), DbErr> {
     workers::Entity::delete_by_id(worker.to_owned()).exec(db).await?;

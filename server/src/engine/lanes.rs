@@ -36,6 +36,9 @@ struct State {
     /// kept here (a lane's backlog is set by `reserve` and `fill`, cleared only by `fill`, which
     /// goes over every lane anyway) rather than found by going over the lanes each time.
     any_backlog: bool,
+    /// No other process is alive and no webhook is ordered, as the last claim found: the
+    /// hand-off may lease further ahead (`reserve`).
+    alone: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -69,12 +72,23 @@ struct Lane {
     /// The webhook delivers in order: one request at a time, each only once the one before it
     /// succeeded and was recorded; after a failure, what waits here goes back to the line.
     ordered: bool,
+    /// Requests finished since `rate_since`, and the rate they last made (per second): how
+    /// deep the hand-off fills this lane.
+    finished: u32,
+    rate_since: Option<Instant>,
+    rate: f64,
 }
 
 /// How long an idle lane is kept.
 const KEPT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How old a lane's count of other processes' requests may be for the hand-off to fill it.
 const FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+/// While this process is alone, the hand-off leases ahead what its webhook takes in this long
+/// (at its recent rate), at most `MOST_AHEAD`: enough that new deliveries keep coming by the
+/// hand-off while the receiver keeps pace, little enough that they are sent long before their
+/// leases run out.
+const AHEAD: f64 = 0.5;
+const MOST_AHEAD: usize = 1024;
 
 /// What a claim counted, for the lanes: other processes' requests in flight per webhook, the
 /// webhooks that may have due deliveries it did not read, and when it began.
@@ -82,6 +96,7 @@ pub struct Counted<'a> {
     pub others: &'a HashMap<Uuid, usize>,
     pub maybe_more: &'a HashSet<Uuid>,
     pub started: Instant,
+    pub alone: bool,
 }
 
 /// What this process holds of one webhook, for the claim.
@@ -120,7 +135,10 @@ impl Lanes {
             lane.used_at = Some(now);
             lane.ready.push_back(c);
         }
-        let State { lanes, inactive, pauses, any_backlog } = &mut *state;
+        if let Some(c) = &counted {
+            state.alone = c.alone;
+        }
+        let State { lanes, inactive, pauses, any_backlog, .. } = &mut *state;
         let mut start = Vec::new();
         let mut blocked = Vec::new();
         for (webhook, lane) in lanes.iter_mut() {
@@ -157,15 +175,25 @@ impl Lanes {
 
     /// The hand-off offers `wanted` new deliveries of `webhook`: answers how many this lane
     /// takes (reserved until they are committed and `arrive`, or `cancel`led), so that its ready
-    /// and running deliveries stay within `cap`. None while the lane is not known to be healthy
-    /// and current, or while older deliveries of it wait in the database; whatever it does not
-    /// take is left to the claim, and marks the lane as having a backlog.
-    pub fn reserve(&self, webhook: Uuid, wanted: usize, cap: usize) -> usize {
+    /// and running deliveries stay within the webhook's `limit` and what it leases ahead: half
+    /// the limit (the claim's poll always finds room to lease a retry that fell due), or, while
+    /// this process is alone, half a second of the lane's recent rate (with two processes, what
+    /// one leases ahead the other counts as requests in flight). None while the lane is not
+    /// known to be healthy and current, or while older deliveries of it wait in the database
+    /// (or `limit` is 0); whatever it does not take is left to the claim, and marks the lane as
+    /// having a backlog.
+    pub fn reserve(&self, webhook: Uuid, wanted: usize, limit: usize) -> usize {
         let mut state = self.lock();
         let now = Instant::now();
         let held_back =
             state.inactive.contains(&webhook) || state.pauses.get(&webhook).is_some_and(|p| p.until > now);
+        let alone = state.alone;
         let Some(lane) = state.lanes.get_mut(&webhook) else { return 0 };
+        let mut ahead = limit.div_ceil(2);
+        if alone {
+            ahead = ahead.max(((lane.rate * AHEAD) as usize).min(MOST_AHEAD));
+        }
+        let cap = if limit == 0 { 0 } else { limit + ahead };
         let current = lane.counted_at.is_some_and(|c| now - c < FRESH);
         let granted = if held_back || !current || lane.failing || lane.ordered || lane.backlog {
             0
@@ -224,7 +252,18 @@ impl Lanes {
         let active = !state.inactive.contains(&webhook) && !paused;
         let lane = state.lanes.entry(webhook).or_default();
         lane.failing = !succeeded;
-        lane.used_at = Some(Instant::now());
+        let now = Instant::now();
+        lane.used_at = Some(now);
+        lane.finished += 1;
+        match lane.rate_since.map(|since| now - since) {
+            Some(over) if over >= std::time::Duration::from_secs(1) => {
+                lane.rate = f64::from(lane.finished) / over.as_secs_f64();
+                lane.finished = 0;
+                lane.rate_since = Some(now);
+            }
+            Some(_) => {}
+            None => lane.rate_since = Some(now),
+        }
         if hand_over && active && (succeeded || (lane.running <= 1 && !lane.ordered)) {
             while let Some(next) = lane.ready.pop_front() {
                 if usable(&next) {
@@ -341,5 +380,37 @@ impl Lanes {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Every change is made in one call, so the state is consistent whatever panicked.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lane counted just now, its webhook delivering `rate` requests a second.
+    fn lanes_with(webhook: Uuid, rate: f64, alone: bool) -> Lanes {
+        let lanes = Lanes::default();
+        {
+            let mut state = lanes.lock();
+            state.alone = alone;
+            let lane = state.lanes.entry(webhook).or_default();
+            lane.counted_at = Some(Instant::now());
+            lane.rate = rate;
+        }
+        lanes
+    }
+
+    #[test]
+    fn the_hand_off_leases_half_a_second_ahead_only_while_alone() {
+        let webhook = Uuid::now_v7();
+        // With other processes: the limit and half of it, whatever the rate.
+        assert_eq!(lanes_with(webhook, 2_000.0, false).reserve(webhook, 5_000, 32), 48);
+        // Alone: half a second at 2,000/s beyond the limit.
+        assert_eq!(lanes_with(webhook, 2_000.0, true).reserve(webhook, 5_000, 32), 32 + 1_000);
+        // A slow receiver: never less than half the limit, and never more than MOST_AHEAD.
+        assert_eq!(lanes_with(webhook, 10.0, true).reserve(webhook, 5_000, 32), 48);
+        assert_eq!(lanes_with(webhook, 1e6, true).reserve(webhook, 5_000, 32), 32 + MOST_AHEAD);
+        // Nothing for a webhook the engine will not send to now.
+        assert_eq!(lanes_with(webhook, 2_000.0, true).reserve(webhook, 5_000, 0), 0);
     }
 }

@@ -482,8 +482,12 @@ impl Engine {
                     Ok(claim) => {
                         backoff = Backoff::default();
                         claimed_full = claim.leased.len() == batch;
-                        let counted =
-                            lanes::Counted { others: &claim.others, maybe_more: &claim.maybe_more, started };
+                        let counted = lanes::Counted {
+                            others: &claim.others,
+                            maybe_more: &claim.maybe_more,
+                            started,
+                            alone: claim.alone,
+                        };
                         let (start, blocked) = self.lanes.fill(claim.leased, Some(counted), limit, room);
                         for c in start {
                             tasks.spawn(self.clone().process(c, recorder.clone()));
@@ -568,10 +572,7 @@ impl app::db::events::HandOff for Engine {
             // Nothing taken: the lane, if any, knows older deliveries now wait for the claim.
             return self.lanes.reserve(webhook.id, wanted, 0);
         }
-        // The webhook's slots, and half a prefetch ready behind them: the claim's poll always
-        // finds room to lease a retry that fell due.
-        let limit = self.settings.webhook_concurrency;
-        self.lanes.reserve(webhook.id, wanted, limit + limit.div_ceil(2))
+        self.lanes.reserve(webhook.id, wanted, self.settings.webhook_concurrency)
     }
 
     fn lease(

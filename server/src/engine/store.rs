@@ -83,6 +83,9 @@ pub struct Claim {
     /// The webhooks that may have due, unleased deliveries this claim did not read (it wanted
     /// no more of them, or read as many as it wanted): the hand-off leaves them to the claim.
     pub maybe_more: HashSet<Uuid>,
+    /// No other process is alive and no webhook is ordered (`workers::alone`): the leases were
+    /// not counted, and the hand-off may lease further ahead.
+    pub alone: bool,
 }
 
 /// Deliveries this process has sent and heard back from whose attempts are not committed yet.
@@ -148,15 +151,23 @@ pub async fn claim(
     // The live leases' webhooks, counted here: with a GROUP BY webhook_id, SQLite walked a
     // webhook index over the whole log to avoid a sort (measured: delivery fell from 1,100 to
     // 270/s over five runs of 20,000 events), instead of the few live leases through their index.
+    // Alone, every live lease is this process's own: its lanes and `answered` already know them.
+    let stale = chrono::Duration::from_std(super::heartbeat::STALE).unwrap_or_default();
+    let alone = app::db::workers::alone(db, worker, stale).await?;
+    let leases = match alone {
+        true => Vec::new(),
+        false => {
+            deliveries::Entity::find()
+                .select_only()
+                .column(deliveries::Column::WebhookId)
+                .filter(deliveries::Column::LeaseExpiresAt.gt(at))
+                .into_tuple::<Uuid>()
+                .all(db)
+                .await?
+        }
+    };
     let mut in_flight: HashMap<Uuid, i64> = HashMap::new();
-    for webhook_id in deliveries::Entity::find()
-        .select_only()
-        .column(deliveries::Column::WebhookId)
-        .filter(deliveries::Column::LeaseExpiresAt.gt(at))
-        .into_tuple::<Uuid>()
-        .all(db)
-        .await?
-    {
+    for webhook_id in leases {
         *in_flight.entry(webhook_id).or_default() += 1;
     }
     // Read after the count, never before: one answered in between is subtracted from a lease
@@ -216,7 +227,10 @@ pub async fn claim(
     // Within what this process can send: a process never holds more leases than it can start
     // soon (another process counts them as requests in flight and would leave their webhook's
     // slots idle).
-    let holding: usize = held.values().map(|h| h.ready + h.running).sum();
+    // What a lane holds beyond its prefetch came from the hand-off, leased ahead only while
+    // this process is alone (`Lanes::reserve`): it keeps no other process from those slots,
+    // and must not take this claim's budget from other webhooks' retries and backlogs.
+    let holding: usize = held.values().map(|h| h.ready.min(limits.prefetch) + h.running).sum();
     let budget = limits.capacity.saturating_sub(holding);
     let (candidates, mut maybe_more) = due_candidates(db, want_of, budget, at, limits.default_rate).await?;
     let rates: HashMap<Uuid, flow::Rate> =
@@ -268,7 +282,7 @@ pub async fn claim(
         }
     }
     if leased.is_empty() {
-        return Ok(Claim { leased: Vec::new(), others, maybe_more });
+        return Ok(Claim { leased: Vec::new(), others, maybe_more, alone });
     }
 
     let webhook_ids: Vec<Uuid> = leased.iter().map(|d| d.webhook_id).collect();
@@ -304,7 +318,7 @@ pub async fn claim(
             leased.retain(|c| !unsendable.contains(&c.delivery.id));
         }
     }
-    Ok(Claim { leased, others, maybe_more })
+    Ok(Claim { leased, others, maybe_more, alone })
 }
 
 /// When a lease taken `at` for a request with this timeout expires: long enough for a delivery

@@ -27,7 +27,12 @@ fn two_slots_three_ahead() -> ClaimLimits {
 
 /// What a claim counted, as the engine gives it to the lanes.
 fn counted(claim: &Claim) -> Counted<'_> {
-    Counted { others: &claim.others, maybe_more: &claim.maybe_more, started: std::time::Instant::now() }
+    Counted {
+        others: &claim.others,
+        maybe_more: &claim.maybe_more,
+        started: std::time::Instant::now(),
+        alone: claim.alone,
+    }
 }
 
 both_databases!(
@@ -78,6 +83,14 @@ async fn dead_row_versions_of_the_queue_are_vacuumed_while_delivering(backend: B
     app.stop().await;
 }
 
+/// Heartbeats of these processes: alive, each counts the others' leases as requests in flight
+/// (alone, a process counts its own from its lanes).
+async fn alive(db: &sea_orm::DatabaseConnection, workers: &[&str]) {
+    for worker in workers {
+        app::db::workers::beat(db, worker, app::db::now()).await.expect("heartbeat");
+    }
+}
+
 /// A database with one webhook and `n` due deliveries to it.
 async fn due_deliveries(test_db: &TestDb, n: usize) -> sea_orm::DatabaseConnection {
     let db = herald_server::open_database(&test_config(&test_db.url)).await.expect("database");
@@ -114,6 +127,8 @@ async fn an_answered_request_frees_its_webhook_slot_before_it_is_recorded(backen
         let (db, limits, lanes) = (&db, &limits, &lanes);
         async move { claim(db, "test", limits, answered, lanes).await.unwrap().leased }
     };
+    // Another process is alive: the leases in the database are what counts.
+    alive(&db, &["test", "another"]).await;
 
     let first = claim(&answered).await;
     assert_eq!(first.len(), 2, "two slots, two of five due deliveries");
@@ -135,6 +150,13 @@ async fn an_answered_request_frees_its_webhook_slot_before_it_is_recorded(backen
         claim(&answered).await.is_empty(),
         "an unrecorded lease counts again once the recorder lets go of it"
     );
+
+    // Alone, the process knows its requests from its lanes: that lease's request is over, so
+    // its slot is free (with another process alive, it could not tell that lease from theirs).
+    app::db::workers::forget(&db, "another").await.unwrap();
+    let alone = herald_server::engine::store::claim(&db, "test", &limits, &answered, &lanes).await.unwrap();
+    assert!(alone.alone);
+    assert_eq!(alone.leased.len(), 2, "no request in flight: both slots free");
     db.close().await.ok();
 }
 
@@ -146,6 +168,7 @@ async fn deliveries_leased_ahead_take_over_slots_without_passing_the_limit(backe
     let db = due_deliveries(&test_db, 25).await;
     let limits = two_slots_three_ahead();
     let (answered, lanes) = (Answered::default(), Lanes::default());
+    alive(&db, &["a", "b"]).await;
 
     let mut first = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
     assert_eq!(first.leased.len(), 5, "two free slots and three ahead");
@@ -273,6 +296,7 @@ async fn deliveries_leased_ahead_behind_another_process_are_given_back(backend: 
     let db = due_deliveries(&test_db, 25).await;
     let limits = two_slots_three_ahead();
     let (answered, lanes) = (Answered::default(), Lanes::default());
+    alive(&db, &["a", "b"]).await;
     // Process a leases two for its slots and three ahead, but its own requests keep it busy:
     // none starts yet.
     let mut first = claim(&db, "a", &limits, &answered, &lanes).await.unwrap();
