@@ -79,6 +79,18 @@ struct Lane {
     rate: f64,
 }
 
+impl Lane {
+    /// How many deliveries this lane may hold ready beyond its webhook's limit at its recent
+    /// rate, while the process is alone.
+    fn ahead(&self, alone: bool) -> usize {
+        if alone {
+            ((self.rate * AHEAD) as usize).min(MOST_AHEAD)
+        } else {
+            0
+        }
+    }
+}
+
 /// How long an idle lane is kept.
 const KEPT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How old a lane's count of other processes' requests may be for the hand-off to fill it.
@@ -104,13 +116,24 @@ pub struct Counted<'a> {
 pub struct Held {
     pub ready: usize,
     pub running: usize,
+    /// While this process is alone, how far the claim may lease ahead: half of what the
+    /// hand-off may (`AHEAD`), so that a backlog is read in a few claims and, once it is
+    /// drained, the lane has room for what the hand-off brings. 0 with other processes.
+    pub ahead: usize,
 }
 
 impl Lanes {
     /// Per webhook, the ready and running deliveries of this process.
     pub fn held(&self) -> HashMap<Uuid, Held> {
         let state = self.lock();
-        state.lanes.iter().map(|(id, l)| (*id, Held { ready: l.ready.len(), running: l.running })).collect()
+        let alone = state.alone;
+        state
+            .lanes
+            .iter()
+            .map(|(id, l)| {
+                (*id, Held { ready: l.ready.len(), running: l.running, ahead: l.ahead(alone) / 2 })
+            })
+            .collect()
     }
 
     /// Queues what a claim leased (or, with no `counted`, nothing: after a hand-off), notes
@@ -189,11 +212,7 @@ impl Lanes {
             state.inactive.contains(&webhook) || state.pauses.get(&webhook).is_some_and(|p| p.until > now);
         let alone = state.alone;
         let Some(lane) = state.lanes.get_mut(&webhook) else { return 0 };
-        let mut ahead = limit.div_ceil(2);
-        if alone {
-            ahead = ahead.max(((lane.rate * AHEAD) as usize).min(MOST_AHEAD));
-        }
-        let cap = if limit == 0 { 0 } else { limit + ahead };
+        let cap = if limit == 0 { 0 } else { limit + limit.div_ceil(2).max(lane.ahead(alone)) };
         let current = lane.counted_at.is_some_and(|c| now - c < FRESH);
         let granted = if held_back || !current || lane.failing || lane.ordered || lane.backlog {
             0

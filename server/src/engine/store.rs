@@ -211,7 +211,8 @@ pub async fn claim(
                 limits.prefetch.max(1)
             }
         } else {
-            let (limit, prefetch) = if f.failing { (1, 0) } else { (limits.per_webhook, limits.prefetch) };
+            let (limit, prefetch) =
+                if f.failing { (1, 0) } else { (limits.per_webhook, limits.prefetch.max(h.ahead)) };
             let free = limit.saturating_sub(others + h.running);
             if free == 0 && h.running == 0 {
                 0 // other processes hold every slot: leasing ahead would only keep these from them
@@ -231,7 +232,8 @@ pub async fn claim(
     // this process is alone (`Lanes::reserve`): it keeps no other process from those slots,
     // and must not take this claim's budget from other webhooks' retries and backlogs.
     let holding: usize = held.values().map(|h| h.ready.min(limits.prefetch) + h.running).sum();
-    let budget = limits.capacity.saturating_sub(holding);
+    let ahead: usize = held.values().map(|h| h.ahead).sum();
+    let budget = (limits.capacity + ahead).saturating_sub(holding);
     let (candidates, mut maybe_more) = due_candidates(db, want_of, budget, at, limits.default_rate).await?;
     let rates: HashMap<Uuid, flow::Rate> =
         candidates.iter().filter_map(|c| Some((c.webhook_id, c.rate?))).collect();
@@ -244,7 +246,7 @@ pub async fn claim(
     // The lines first, then oldest due first across webhooks, each within its free slots.
     let mut by_timeout: HashMap<i32, Vec<Uuid>> = HashMap::new();
     let mut candidates = candidates.into_iter();
-    for c in candidates.by_ref().take(limits.batch) {
+    for c in candidates.by_ref().take(limits.batch + ahead) {
         by_timeout.entry(c.timeout_ms).or_default().push(c.id);
     }
     maybe_more.extend(candidates.map(|c| c.webhook_id));
