@@ -481,7 +481,8 @@ impl Engine {
                 match claim {
                     Ok(claim) => {
                         backoff = Backoff::default();
-                        claimed_full = claim.leased.len() == batch;
+                        // At least a batch (a process alone leases more at once): more may be due.
+                        claimed_full = claim.leased.len() >= batch;
                         let counted = lanes::Counted {
                             others: &claim.others,
                             maybe_more: &claim.maybe_more,
