@@ -214,15 +214,22 @@ impl Lanes {
         let Some(lane) = state.lanes.get_mut(&webhook) else { return 0 };
         let cap = if limit == 0 { 0 } else { limit + limit.div_ceil(2).max(lane.ahead(alone)) };
         let current = lane.counted_at.is_some_and(|c| now - c < FRESH);
-        let granted = if held_back || !current || lane.failing || lane.ordered || lane.backlog {
-            0
-        } else {
-            wanted.min(cap.saturating_sub(lane.ready.len() + lane.running + lane.reserved))
-        };
+        let room = cap.saturating_sub(lane.ready.len() + lane.running + lane.reserved);
+        let able = !held_back && current && !lane.failing && !lane.ordered;
+        let granted = if able && !lane.backlog { wanted.min(room) } else { 0 };
         lane.reserved += granted;
         if granted < wanted {
+            // Refused only because older deliveries wait in the database, with room for these:
+            // a claim that began before this one commits need not see it to end the backlog.
+            // Were every such refusal stamped, a claim under steady ingest would always overlap
+            // one, and the lane would never leave the claim for the hand-off (measured: 59,843
+            // of 60,000 deliveries claimed). Its commit wakes the engine for a claim, which
+            // finds it at once; only a delivery stored in those few milliseconds may go after
+            // newer ones that the hand-off takes.
+            if !(able && wanted <= room) {
+                lane.refused_at = Some(now);
+            }
             lane.backlog = true;
-            lane.refused_at = Some(now);
             state.any_backlog = true;
         }
         granted
@@ -414,6 +421,7 @@ mod tests {
             state.alone = alone;
             let lane = state.lanes.entry(webhook).or_default();
             lane.counted_at = Some(Instant::now());
+            lane.used_at = Some(Instant::now());
             lane.rate = rate;
         }
         lanes
@@ -431,5 +439,38 @@ mod tests {
         assert_eq!(lanes_with(webhook, 1e6, true).reserve(webhook, 5_000, 32), 32 + MOST_AHEAD);
         // Nothing for a webhook the engine will not send to now.
         assert_eq!(lanes_with(webhook, 2_000.0, true).reserve(webhook, 5_000, 0), 0);
+    }
+
+    /// What a claim that read every due delivery of `webhook` tells the lanes.
+    fn drained(lanes: &Lanes, started: Instant) {
+        let (others, maybe_more) = (HashMap::new(), HashSet::new());
+        let counted = Counted { others: &others, maybe_more: &maybe_more, started, alone: true };
+        lanes.fill(Vec::new(), Some(counted), 32, 0);
+    }
+
+    #[test]
+    fn a_claim_under_steady_ingest_hands_the_lane_back_to_the_hand_off() {
+        let webhook = Uuid::now_v7();
+        let lanes = lanes_with(webhook, 0.0, true);
+        // The lane is full: what does not fit waits in the database, a backlog.
+        assert_eq!(lanes.reserve(webhook, 60, 32), 48);
+        let claim_started = Instant::now();
+        // While the claim runs, more events come: refused (older ones wait), though there is
+        // room now (the full lane's deliveries were sent meanwhile).
+        lanes.cancel(&[(webhook, 48)]);
+        assert_eq!(lanes.reserve(webhook, 4, 32), 0);
+        // That refusal does not keep the backlog: the claim read everything due, so new
+        // deliveries go by the hand-off again.
+        drained(&lanes, claim_started);
+        assert_eq!(lanes.reserve(webhook, 4, 32), 4);
+
+        // A refusal for want of room during a claim keeps the backlog: what it left in the
+        // database may have been stored after the claim read.
+        let lanes = lanes_with(webhook, 0.0, true);
+        let claim_started = Instant::now();
+        assert_eq!(lanes.reserve(webhook, 60, 32), 48);
+        drained(&lanes, claim_started);
+        lanes.cancel(&[(webhook, 48)]);
+        assert_eq!(lanes.reserve(webhook, 4, 32), 0, "still behind its backlog");
     }
 }
