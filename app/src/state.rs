@@ -20,6 +20,8 @@ pub struct AppState {
     pub retention_defaults: crate::models::RetentionPolicy,
     /// Tells this process's job runner that a job was created.
     pub jobs_wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// API keys this process found live lately.
+    pub api_keys: crate::db::api_keys::LiveKeys,
 }
 
 #[derive(Clone, Debug)]

@@ -72,6 +72,7 @@ pub fn app_state(config: &Config, db: DatabaseConnection) -> AppState {
         wakeup: Default::default(),
         retention_defaults: config.retention(),
         jobs_wakeup: Default::default(),
+        api_keys: Default::default(),
     }
 }
 

@@ -145,7 +145,9 @@ pub async fn create_api_key(name: String) -> Result<String, AppError> {
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(id: ApiKeyId) -> Result<(), AppError> {
     let user = crate::auth::current_admin().await?;
-    if crate::db::api_keys::revoke(&state().db, id, &format!("user {}", user.email)).await? {
+    let state = state();
+    if crate::db::api_keys::revoke(&state.db, id, &format!("user {}", user.email)).await? {
+        state.api_keys.forget(id);
         Ok(())
     } else {
         Err(AppError::NotFound("This API key".into()))

@@ -51,6 +51,64 @@ pub async fn find_live(db: &DatabaseConnection, plain: &str) -> Result<Option<ap
         .await
 }
 
+/// Live keys this process found lately, by hash, so that an API request does not read its key
+/// from the database each time (a read per event was ~6% of the database's time under load;
+/// BENCHMARKS.md). A key found is trusted for `LiveKeys::TRUST`; revoking it in this process
+/// forgets it at once, and another process sees a revocation within that time.
+#[derive(Clone, Default)]
+pub struct LiveKeys {
+    found: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (api_keys::Model, std::time::Instant)>>,
+    >,
+}
+
+impl LiveKeys {
+    /// How long a key found live is trusted without reading it again.
+    pub const TRUST: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// The live key with this plain text: from what this process found in the last `TRUST`, or
+    /// from the database. Unknown and revoked keys are never remembered.
+    pub async fn find(&self, db: &DatabaseConnection, plain: &str) -> Result<Option<api_keys::Model>, DbErr> {
+        let hash = hash_token(plain);
+        if let Some((key, _)) = self.lock().get(&hash).filter(|(_, at)| at.elapsed() < Self::TRUST) {
+            return Ok(Some(key.clone()));
+        }
+        let found = find_live(db, plain).await?;
+        let mut keys = self.lock();
+        keys.retain(|_, (_, at)| at.elapsed() < Self::TRUST);
+        match &found {
+            Some(key) => keys.insert(hash, (key.clone(), std::time::Instant::now())),
+            None => keys.remove(&hash),
+        };
+        Ok(found)
+    }
+
+    /// Records use at most once a minute per key (`touch`), and remembers it.
+    pub async fn touch(&self, db: &DatabaseConnection, key: &api_keys::Model) -> Result<(), DbErr> {
+        let at = now();
+        if key.last_used_at.is_some_and(|t| at - t < chrono::Duration::minutes(1)) {
+            return Ok(());
+        }
+        touch(db, key).await?;
+        for (remembered, _) in self.lock().values_mut().filter(|(k, _)| k.id == key.id) {
+            remembered.last_used_at = Some(at);
+        }
+        Ok(())
+    }
+
+    /// A key revoked by this process is not trusted a moment longer.
+    pub fn forget(&self, id: ApiKeyId) {
+        self.lock().retain(|_, (key, _)| key.id != id.0);
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (api_keys::Model, std::time::Instant)>>
+    {
+        self.found.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// Records use at most once a minute per key, to keep API requests free of writes.
 pub async fn touch(db: &DatabaseConnection, key: &api_keys::Model) -> Result<(), DbErr> {
     let at = now();

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use reqwest::header::COOKIE;
 use serde_json::{json, Value};
 
 use crate::{
@@ -19,21 +18,6 @@ both_databases!(
     the_webhook_form_keeps_header_values_it_cannot_show_and_deletes,
     admins_manage_users_from_settings_without_locking_herald_out,
 );
-
-/// Calls a server function as the admin app does: form-encoded, signed in, from its own origin.
-async fn rpc(app: &TestApp, cookie: &str, name: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let res = app
-        .client
-        .post(app.url(&format!("/rpc/{name}")))
-        .header(COOKIE, cookie)
-        .header("sec-fetch-site", "same-origin")
-        .form(form)
-        .send()
-        .await
-        .expect("server function");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 async fn a_test_event_goes_to_one_webhook_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -58,16 +58,31 @@ async fn api_refuses_requests_without_a_valid_key(backend: Backend) {
         .unwrap();
     assert_eq!(assert_problem(res, 422).await["field"], "limit");
 
-    // A revoked key stops working at once.
+    // A key revoked in the admin app stops working at once, though this process had just
+    // found it live.
     use app::db::entities::api_keys;
     use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+    let key = api_keys::Entity::find().filter(api_keys::Column::Name.eq("test")).one(&app.db).await;
+    let id = key.unwrap().expect("the test key").id.to_string();
+    let cookie = app.sign_in().await;
+    assert_eq!(rpc(&app, &cookie, "revoke_api_key", &[("id", &id)]).await.0, 200);
+    let res = app.client.get(&deliveries).header(AUTHORIZATION, &bearer).send().await.unwrap();
+    assert_problem(res, 401).await;
+
+    // One revoked by another process sharing the database (here, in the database itself) stops
+    // working once this process's trust in it runs out (`LiveKeys::TRUST`).
+    let (_, other) = app::db::api_keys::create(&app.db, "other", None, "test").await.unwrap();
+    let other = format!("Bearer {other}");
+    let res = app.client.get(&deliveries).header(AUTHORIZATION, &other).send().await.unwrap();
+    assert_eq!(res.status(), 200);
     api_keys::Entity::update_many()
         .col_expr(api_keys::Column::RevokedAt, Expr::value(app::db::now()))
-        .filter(api_keys::Column::Name.eq("test"))
+        .filter(api_keys::Column::Name.eq("other"))
         .exec(&app.db)
         .await
         .unwrap();
-    let res = app.client.get(&deliveries).header(AUTHORIZATION, &bearer).send().await.unwrap();
+    tokio::time::sleep(app::db::api_keys::LiveKeys::TRUST + std::time::Duration::from_millis(50)).await;
+    let res = app.client.get(&deliveries).header(AUTHORIZATION, &other).send().await.unwrap();
     assert_problem(res, 401).await;
     app.stop().await;
 }

@@ -7,7 +7,7 @@ pub mod openapi;
 mod settings;
 mod webhooks;
 
-use app::{db::api_keys, state::AppState};
+use app::state::AppState;
 use axum::{
     extract::{Request, State},
     http::header,
@@ -70,9 +70,9 @@ async fn require_api_key(State(state): State<AppState>, mut req: Request, next: 
     let Some(key) = crate::http::auth::bearer(value) else {
         return Problem::unauthorized("The Authorization header must be `Bearer <api key>`.").into_response();
     };
-    match api_keys::find_live(&state.db, key).await {
+    match state.api_keys.find(&state.db, key).await {
         Ok(Some(found)) => {
-            if let Err(e) = api_keys::touch(&state.db, &found).await {
+            if let Err(e) = state.api_keys.touch(&state.db, &found).await {
                 tracing::warn!(error = %e, "cannot record API key use");
             }
             req.extensions_mut().insert(ApiPrincipal { key_id: found.id, name: found.name });

@@ -322,3 +322,18 @@ impl Api {
         page["items"].as_array().unwrap().clone()
     }
 }
+
+/// Calls a server function as the admin app does: form-encoded, signed in, from its own origin.
+pub async fn rpc(app: &TestApp, cookie: &str, name: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let res = app
+        .client
+        .post(app.url(&format!("/rpc/{name}")))
+        .header(reqwest::header::COOKIE, cookie)
+        .header("sec-fetch-site", "same-origin")
+        .form(form)
+        .send()
+        .await
+        .expect("server function");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
