@@ -57,10 +57,11 @@ pub async fn find_live(db: &DatabaseConnection, plain: &str) -> Result<Option<ap
 /// forgets it at once, and another process sees a revocation within that time.
 #[derive(Clone, Default)]
 pub struct LiveKeys {
-    found: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<String, (api_keys::Model, std::time::Instant)>>,
-    >,
+    found: std::sync::Arc<std::sync::Mutex<FoundKeys>>,
 }
+
+/// Live keys by hash, with when each was read.
+type FoundKeys = std::collections::HashMap<String, (api_keys::Model, std::time::Instant)>;
 
 impl LiveKeys {
     /// How long a key found live is trusted without reading it again.
@@ -85,13 +86,10 @@ impl LiveKeys {
 
     /// Records use at most once a minute per key (`touch`), and remembers it.
     pub async fn touch(&self, db: &DatabaseConnection, key: &api_keys::Model) -> Result<(), DbErr> {
-        let at = now();
-        if key.last_used_at.is_some_and(|t| at - t < chrono::Duration::minutes(1)) {
-            return Ok(());
-        }
-        touch(db, key).await?;
-        for (remembered, _) in self.lock().values_mut().filter(|(k, _)| k.id == key.id) {
-            remembered.last_used_at = Some(at);
+        if let Some(at) = touch(db, key).await? {
+            for (remembered, _) in self.lock().values_mut().filter(|(k, _)| k.id == key.id) {
+                remembered.last_used_at = Some(at);
+            }
         }
         Ok(())
     }
@@ -101,26 +99,24 @@ impl LiveKeys {
         self.lock().retain(|_, (key, _)| key.id != id.0);
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (api_keys::Model, std::time::Instant)>>
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FoundKeys> {
         self.found.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// Records use at most once a minute per key, to keep API requests free of writes.
-pub async fn touch(db: &DatabaseConnection, key: &api_keys::Model) -> Result<(), DbErr> {
+/// Records use at most once a minute per key, to keep API requests free of writes. Answers
+/// when, if it wrote.
+pub async fn touch(db: &DatabaseConnection, key: &api_keys::Model) -> Result<Option<DateTimeUtc>, DbErr> {
     let at = now();
     if key.last_used_at.is_some_and(|t| at - t < chrono::Duration::minutes(1)) {
-        return Ok(());
+        return Ok(None);
     }
     api_keys::Entity::update_many()
         .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
         .filter(api_keys::Column::Id.eq(key.id))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(Some(at))
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<crate::models::ApiKeyRow>, DbErr> {

@@ -154,17 +154,16 @@ pub async fn claim(
     // Alone, every live lease is this process's own: its lanes and `answered` already know them.
     let stale = chrono::Duration::from_std(super::heartbeat::STALE).unwrap_or_default();
     let alone = app::db::workers::alone(db, worker, stale).await?;
-    let leases = match alone {
-        true => Vec::new(),
-        false => {
-            deliveries::Entity::find()
-                .select_only()
-                .column(deliveries::Column::WebhookId)
-                .filter(deliveries::Column::LeaseExpiresAt.gt(at))
-                .into_tuple::<Uuid>()
-                .all(db)
-                .await?
-        }
+    let leases: Vec<Uuid> = if alone {
+        Vec::new()
+    } else {
+        deliveries::Entity::find()
+            .select_only()
+            .column(deliveries::Column::WebhookId)
+            .filter(deliveries::Column::LeaseExpiresAt.gt(at))
+            .into_tuple()
+            .all(db)
+            .await?
     };
     let mut in_flight: HashMap<Uuid, i64> = HashMap::new();
     for webhook_id in leases {
