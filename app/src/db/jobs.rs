@@ -77,14 +77,15 @@ impl From<jobs::Model> for Job {
 
 /// For a bulk re-send: among the deliveries its filter selects (whatever their status now), those
 /// it queued, by what became of them: delivered or failed after an attempt the job triggered,
-/// or still waiting for one.
+/// or still waiting for one. One statement, so one snapshot: counted in separate reads, a
+/// delivery recorded between them was counted in none (neither waiting nor yet delivered), and
+/// the admin app, seeing nothing wait, stopped following with some of them missing.
 async fn outcome(db: &DatabaseConnection, job: &jobs::Model) -> Result<crate::models::JobOutcome, DbErr> {
-    use sea_orm::sea_query::Query;
+    use sea_orm::sea_query::{Condition, Expr, Func, Query};
 
     use super::entities::attempts;
 
     let filter: BulkRetryFilter = serde_json::from_str(&job.params).unwrap_or_default();
-    let base = selected(&filter);
     // Attempts the job's re-queue triggered, since it was created.
     let sent_by_job = Query::select()
         .column(attempts::Column::DeliveryId)
@@ -93,21 +94,30 @@ async fn outcome(db: &DatabaseConnection, job: &jobs::Model) -> Result<crate::mo
         .and_where(attempts::Column::StartedAt.gte(job.created_at))
         .to_owned();
     let after_attempt = |status: DeliveryStatus| {
-        base.clone()
-            .filter(deliveries::Column::Status.eq(status))
-            .filter(deliveries::Column::Id.in_subquery(sent_by_job.clone()))
-            .count(db)
+        Condition::all()
+            .add(deliveries::Column::Status.eq(status))
+            .add(deliveries::Column::Id.in_subquery(sent_by_job.clone()))
     };
-    let delivered = after_attempt(DeliveryStatus::Succeeded).await?;
-    let failed = after_attempt(DeliveryStatus::Failed).await?;
+    let tally = |of: Condition| Func::sum(Expr::case(of, 1).finally(0));
     // Queued and not attempted yet, or attempted and retrying on their schedule.
-    let pending = base
-        .clone()
-        .filter(deliveries::Column::PendingTrigger.eq(AttemptTrigger::Bulk.as_str()))
-        .count(db)
+    let waiting = Condition::any()
+        .add(deliveries::Column::PendingTrigger.eq(AttemptTrigger::Bulk.as_str()))
+        .add(after_attempt(DeliveryStatus::Retrying));
+    let (delivered, failed, pending) = selected(&filter)
+        .select_only()
+        .expr_as(tally(after_attempt(DeliveryStatus::Succeeded)), "delivered")
+        .expr_as(tally(after_attempt(DeliveryStatus::Failed)), "failed")
+        .expr_as(tally(waiting), "pending")
+        .into_tuple::<(Option<i64>, Option<i64>, Option<i64>)>()
+        .one(db)
         .await?
-        + after_attempt(DeliveryStatus::Retrying).await?;
-    Ok(crate::models::JobOutcome { delivered, failed, pending })
+        .unwrap_or_default();
+    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+    Ok(crate::models::JobOutcome {
+        delivered: count(delivered),
+        failed: count(failed),
+        pending: count(pending),
+    })
 }
 
 /// What a bulk re-send takes now: its filter's deliveries of active webhooks in its statuses.
