@@ -114,7 +114,7 @@ pub async fn ingest_batch<C: ConnectionTrait + TransactionTrait>(
     let txn = super::begin_write(db).await?;
     let keys: Vec<&str> = batch.iter().filter_map(|e| e.idempotency_key.as_deref()).collect();
     let mut stored = std::collections::HashMap::new();
-    for chunk in keys.chunks(super::ROWS_PER_STATEMENT) {
+    for chunk in super::statement_chunks(txn.get_database_backend(), &keys) {
         for event in events::Entity::find()
             .filter(events::Column::IdempotencyKey.is_in(chunk.to_vec()))
             .all(&txn)
@@ -172,7 +172,7 @@ pub async fn ingest_batch<C: ConnectionTrait + TransactionTrait>(
     // Concurrent batches (PostgreSQL has several writers) lock idempotency keys in one order,
     // so two batches holding the same keys wait for each other instead of deadlocking.
     event_rows.sort_by(|a, b| a.idempotency_key.as_ref().cmp(b.idempotency_key.as_ref()));
-    for chunk in event_rows.chunks(super::ROWS_PER_STATEMENT) {
+    for chunk in super::statement_chunks(txn.get_database_backend(), &event_rows) {
         events::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
     place_in_lines(&txn, &webhooks, &mut delivery_rows).await?;
@@ -183,7 +183,7 @@ pub async fn ingest_batch<C: ConnectionTrait + TransactionTrait>(
         leased = lease_new(&txn, r, &webhooks, &mut delivery_rows, at).await?;
     }
     let unleased = leased.len() < delivery_rows.len();
-    for chunk in delivery_rows.chunks(super::ROWS_PER_STATEMENT) {
+    for chunk in super::statement_chunks(txn.get_database_backend(), &delivery_rows) {
         deliveries::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
     txn.commit().await?;

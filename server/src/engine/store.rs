@@ -134,6 +134,20 @@ impl Answered {
 
 const DUE: [DeliveryStatus; 2] = [DeliveryStatus::Pending, DeliveryStatus::Retrying];
 
+/// The lease's check that a delivery is still due. SQLite must find the deliveries by their ids
+/// (a few dozen): given `status IN (...)` as is, its planner walked the status index instead,
+/// every pending delivery, wherever its statistics (`PRAGMA optimize`, taken while few waited)
+/// said few were pending, so each claim cost as much as the backlog was long. The unary `+` is
+/// SQLite's way to keep a term from choosing an index; PostgreSQL plans by the ids anyway.
+fn still_due(backend: sea_orm::DbBackend) -> sea_orm::sea_query::SimpleExpr {
+    match backend {
+        sea_orm::DbBackend::Sqlite => {
+            Expr::cust_with_values(r#"+"status" IN (?, ?)"#, DUE.map(|s| s.as_str()))
+        }
+        _ => deliveries::Column::Status.is_in(DUE),
+    }
+}
+
 /// Leases up to `limits.batch` due deliveries of active webhooks, oldest due first, never more
 /// than `per_webhook` in flight for one webhook across all processes (counted from live leases),
 /// so a slow or failing webhook cannot take every slot. Deliveries this process has `answered`
@@ -251,30 +265,40 @@ pub async fn claim(
     maybe_more.extend(candidates.map(|c| c.webhook_id));
     let limited = |id: &Uuid| rates.contains_key(id);
 
+    // One transaction for every lease statement: on SQLite a statement of its own is a commit
+    // of its own, and a claim writes one per chunk (`statement_chunks`).
     let mut leased = Vec::new();
+    if by_timeout.is_empty() {
+        return Ok(Claim { leased: Vec::new(), others, maybe_more, alone });
+    }
+    let turn = app::db::sqlite_write_turn(db).await;
+    let txn = app::db::begin_write(db).await?;
     for (timeout_ms, ids) in by_timeout {
         let expires = lease_expiry(at, timeout_ms, limits.lease_margin);
-        let still_free = Query::select()
-            .column(deliveries::Column::Id)
-            .from(deliveries::Entity)
-            .and_where(deliveries::Column::Id.is_in(ids))
-            .and_where(deliveries::Column::Status.is_in(DUE))
-            .cond_where(
-                sea_orm::Condition::any()
-                    .add(deliveries::Column::LeaseExpiresAt.is_null())
-                    .add(deliveries::Column::LeaseExpiresAt.lte(at)),
-            )
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .to_owned();
-        let _turn = app::db::sqlite_write_turn(db).await;
-        let rows = deliveries::Entity::update_many()
-            .col_expr(deliveries::Column::LeaseOwner, Expr::value(worker))
-            .col_expr(deliveries::Column::LeaseExpiresAt, Expr::value(expires))
-            .filter(deliveries::Column::Id.in_subquery(still_free))
-            .exec_with_returning(db)
-            .await?;
-        leased.extend(rows);
+        for chunk in app::db::statement_chunks(db.get_database_backend(), &ids) {
+            let still_free = Query::select()
+                .column(deliveries::Column::Id)
+                .from(deliveries::Entity)
+                .and_where(deliveries::Column::Id.is_in(chunk.iter().copied()))
+                .and_where(still_due(db.get_database_backend()))
+                .cond_where(
+                    sea_orm::Condition::any()
+                        .add(deliveries::Column::LeaseExpiresAt.is_null())
+                        .add(deliveries::Column::LeaseExpiresAt.lte(at)),
+                )
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .to_owned();
+            let rows = deliveries::Entity::update_many()
+                .col_expr(deliveries::Column::LeaseOwner, Expr::value(worker))
+                .col_expr(deliveries::Column::LeaseExpiresAt, Expr::value(expires))
+                .filter(deliveries::Column::Id.in_subquery(still_free))
+                .exec_with_returning(&txn)
+                .await?;
+            leased.extend(rows);
+        }
     }
+    txn.commit().await?;
+    drop(turn);
     if !lines.is_empty() {
         let broken = out_of_line(&lines, &leased);
         if !broken.is_empty() {
@@ -286,8 +310,7 @@ pub async fn claim(
         return Ok(Claim { leased: Vec::new(), others, maybe_more, alone });
     }
 
-    let webhook_ids: Vec<Uuid> = leased.iter().map(|d| d.webhook_id).collect();
-    let event_ids: Vec<Uuid> = leased.iter().map(|d| d.event_id).collect();
+    let webhook_ids: HashSet<Uuid> = leased.iter().map(|d| d.webhook_id).collect();
     let webhooks: HashMap<Uuid, webhooks::Model> = webhooks::Entity::find()
         .filter(webhooks::Column::Id.is_in(webhook_ids))
         .all(db)
@@ -295,13 +318,14 @@ pub async fn claim(
         .into_iter()
         .map(|w| (w.id, w))
         .collect();
-    let events: HashMap<Uuid, events::Model> = events::Entity::find()
-        .filter(events::Column::Id.is_in(event_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e))
-        .collect();
+    let event_ids: Vec<Uuid> =
+        leased.iter().map(|d| d.event_id).collect::<HashSet<_>>().into_iter().collect();
+    let mut events: HashMap<Uuid, events::Model> = HashMap::with_capacity(event_ids.len());
+    for chunk in app::db::statement_chunks(db.get_database_backend(), &event_ids) {
+        let found =
+            events::Entity::find().filter(events::Column::Id.is_in(chunk.iter().copied())).all(db).await?;
+        events.extend(found.into_iter().map(|e| (e.id, e)));
+    }
     let mut leased: Vec<Claimed> = leased
         .into_iter()
         .filter_map(|delivery| {
@@ -374,7 +398,7 @@ async fn reserve_send_times(
 /// deactivated or stopped meanwhile), so the sweep holds them at once.
 pub async fn release_ids(db: &DatabaseConnection, worker: &str, ids: Vec<Uuid>) -> Result<u64, DbErr> {
     let mut released = 0;
-    for chunk in ids.chunks(app::db::ROWS_PER_STATEMENT) {
+    for chunk in app::db::statement_chunks(db.get_database_backend(), &ids) {
         let _turn = app::db::sqlite_write_turn(db).await;
         released += deliveries::Entity::update_many()
             .col_expr(deliveries::Column::LeaseOwner, Expr::value(Option::<String>::None))
@@ -664,10 +688,10 @@ pub async fn record(
     let at = now();
     let txn = app::db::begin_write(db).await?;
     let rows: Vec<attempts::ActiveModel> = batch.iter().map(|a| attempt_row(worker, a)).collect();
-    for chunk in rows.chunks(app::db::ROWS_PER_STATEMENT) {
+    for chunk in app::db::statement_chunks(db.get_database_backend(), &rows) {
         attempts::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
-    for chunk in batch.chunks(app::db::ROWS_PER_STATEMENT) {
+    for chunk in app::db::statement_chunks(db.get_database_backend(), batch) {
         update_deliveries(&txn, chunk, at).await?;
     }
     let changes = usage_changes(batch);
