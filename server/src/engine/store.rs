@@ -265,12 +265,12 @@ pub async fn claim(
     maybe_more.extend(candidates.map(|c| c.webhook_id));
     let limited = |id: &Uuid| rates.contains_key(id);
 
-    // One transaction for every lease statement: on SQLite a statement of its own is a commit
-    // of its own, and a claim writes one per chunk (`statement_chunks`).
-    let mut leased = Vec::new();
     if by_timeout.is_empty() {
         return Ok(Claim { leased: Vec::new(), others, maybe_more, alone });
     }
+    // One transaction for every lease statement: on SQLite a statement of its own is a commit
+    // of its own, and a claim writes one per chunk (`statement_chunks`).
+    let mut leased = Vec::new();
     let turn = app::db::sqlite_write_turn(db).await;
     let txn = app::db::begin_write(db).await?;
     for (timeout_ms, ids) in by_timeout {
