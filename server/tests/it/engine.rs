@@ -304,15 +304,7 @@ async fn retry_after_and_quick_retries_set_the_next_attempt(backend: Backend) {
 }
 
 async fn resend_one_and_bulk_resend_by_filter(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.retry_schedule = vec![0]).await;
-    let api = app.api().await;
-    let rx = Receiver::start().await;
-    rx.set_down(true);
-    let (id, _) =
-        api.webhook(json!({"name": "shop", "url": rx.url("/switch"), "event_types": ["order.*"]})).await;
-    for n in 0..5 {
-        api.event("order.placed", json!({"n": n})).await;
-    }
+    let (app, api, rx, id) = shop_behind_a_receiver_down(backend, 5).await;
     let rows = settled(&api, &id, 5).await;
     assert!(rows.iter().all(|d| d["status"] == "failed" || d["status"] == "held"), "{rows:?}");
     assert_eq!(api.get(&format!("/webhooks/{id}")).await["state"], "too_many_errors");
@@ -383,15 +375,7 @@ async fn resend_one_and_bulk_resend_by_filter(backend: Backend) {
 /// with some of them missing (seen: "3 delivered · 0 failed again · 0 waiting" of 5).
 async fn a_bulk_resend_counts_every_delivery_once_while_they_go_out(backend: Backend) {
     const QUEUED: u64 = 200;
-    let app = TestApp::spawn_with(backend, |c| c.retry_schedule = vec![0]).await;
-    let api = app.api().await;
-    let rx = Receiver::start().await;
-    rx.set_down(true);
-    let (id, _) =
-        api.webhook(json!({"name": "shop", "url": rx.url("/switch"), "event_types": ["order.*"]})).await;
-    for n in 0..QUEUED {
-        api.event("order.placed", json!({"n": n})).await;
-    }
+    let (app, api, rx, id) = shop_behind_a_receiver_down(backend, QUEUED).await;
     settled(&api, &id, QUEUED as usize).await;
     let refused = rx.received_at("/switch").len() as u64;
     api.post(&format!("/webhooks/{id}/reactivate"), json!({})).await;

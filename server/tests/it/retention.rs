@@ -199,15 +199,7 @@ async fn purge_removes_old_finished_rows_and_keeps_the_rest(backend: Backend) {
 }
 
 async fn an_interrupted_bulk_job_resumes_at_its_cursor(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.retry_schedule = vec![0]).await;
-    let api = app.api().await;
-    let rx = Receiver::start().await;
-    rx.set_down(true);
-    let (id, _) =
-        api.webhook(json!({"name": "shop", "url": rx.url("/switch"), "event_types": ["order.*"]})).await;
-    for n in 0..10 {
-        api.event("order.placed", json!({"n": n})).await;
-    }
+    let (app, api, rx, id) = shop_behind_a_receiver_down(backend, 10).await;
     eventually("ten failed or held deliveries", Duration::from_secs(20), || async {
         let rows = api.deliveries_of(&id).await;
         let done = rows.len() == 10 && rows.iter().all(|d| d["status"] == "failed" || d["status"] == "held");

@@ -337,3 +337,23 @@ pub async fn rpc(app: &TestApp, cookie: &str, name: &str, form: &[(&str, &str)])
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// The start of every re-send test: a Herald that makes one attempt per delivery, a receiver
+/// that is down, and a webhook "shop" for `order.*` to its `/switch`, to which `events` events
+/// (`order.placed`, payload `{"n": n}`) were posted. Answers the webhook's id last.
+pub async fn shop_behind_a_receiver_down(
+    backend: Backend,
+    events: u64,
+) -> (TestApp, Api, receiver::Receiver, String) {
+    let app = TestApp::spawn_with(backend, |c| c.retry_schedule = vec![0]).await;
+    let api = app.api().await;
+    let rx = receiver::Receiver::start().await;
+    rx.set_down(true);
+    let (id, _) = api
+        .webhook(serde_json::json!({"name": "shop", "url": rx.url("/switch"), "event_types": ["order.*"]}))
+        .await;
+    for n in 0..events {
+        api.event("order.placed", serde_json::json!({"n": n})).await;
+    }
+    (app, api, rx, id)
+}
