@@ -117,8 +117,9 @@ pub struct Held {
     pub ready: usize,
     pub running: usize,
     /// While this process is alone, how far the claim may lease ahead: half of what the
-    /// hand-off may (`AHEAD`), so that a backlog is read in a few claims and, once it is
-    /// drained, the lane has room for what the hand-off brings. 0 with other processes.
+    /// hand-off may (`AHEAD`), so that, once a backlog is drained, the lane has room for what
+    /// the hand-off brings; as much as the hand-off while the lane has a backlog (the hand-off
+    /// then takes nothing). 0 with other processes.
     pub ahead: usize,
 }
 
@@ -131,7 +132,10 @@ impl Lanes {
             .lanes
             .iter()
             .map(|(id, l)| {
-                (*id, Held { ready: l.ready.len(), running: l.running, ahead: l.ahead(alone) / 2 })
+                // A lane with a backlog, as deep as the hand-off would fill it: the hand-off
+                // takes nothing while older deliveries wait, so the claim must bring them.
+                let ahead = if l.backlog { l.ahead(alone) } else { l.ahead(alone) / 2 };
+                (*id, Held { ready: l.ready.len(), running: l.running, ahead })
             })
             .collect()
     }
