@@ -299,26 +299,21 @@ pub async fn claim(
     maybe_more.extend(candidates.map(|c| c.webhook_id));
     let limited = |id: &Uuid| rates.contains_key(id);
 
-    let leases = by_timeout
-        .into_iter()
-        .map(|(timeout_ms, ids)| (lease_expiry(at, timeout_ms, limits.lease_margin), ids));
-    let mut leased = Vec::new();
-    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        // One transaction for every lease statement: on SQLite a statement of its own is a
-        // commit of its own, and a claim writes one per chunk (`statement_chunks`).
-        let _turn = app::db::sqlite_write_turn(db).await;
-        let txn = app::db::begin_write(db).await?;
-        for (expires, ids) in leases {
-            leased.extend(lease(&txn, worker, &ids, expires, at).await?);
-        }
-        txn.commit().await?;
-    } else {
-        // A chunk here is most often the whole claim (`ROWS_PER_STATEMENT`): each statement
-        // commits on its own, without a transaction's two more round trips.
-        for (expires, ids) in leases {
-            leased.extend(lease(db, worker, &ids, expires, at).await?);
-        }
+    if by_timeout.is_empty() {
+        return Ok(Claim { leased: Vec::new(), others, maybe_more, alone });
     }
+    // One transaction for every lease statement: on SQLite a statement of its own is a commit
+    // of its own, and a claim writes one per chunk (`statement_chunks`). On PostgreSQL it costs
+    // two round trips a claim (closed loop measured the same: 2,464-2,567/s).
+    let mut leased = Vec::new();
+    let turn = app::db::sqlite_write_turn(db).await;
+    let txn = app::db::begin_write(db).await?;
+    for (timeout_ms, ids) in by_timeout {
+        let expires = lease_expiry(at, timeout_ms, limits.lease_margin);
+        leased.extend(lease(&txn, worker, &ids, expires, at).await?);
+    }
+    txn.commit().await?;
+    drop(turn);
     if !lines.is_empty() {
         let broken = out_of_line(&lines, &leased);
         if !broken.is_empty() {
@@ -338,8 +333,9 @@ pub async fn claim(
         .into_iter()
         .map(|w| (w.id, w))
         .collect();
-    let event_ids: Vec<Uuid> =
-        leased.iter().map(|d| d.event_id).collect::<HashSet<_>>().into_iter().collect();
+    let mut event_ids: Vec<Uuid> = leased.iter().map(|d| d.event_id).collect();
+    event_ids.sort_unstable();
+    event_ids.dedup();
     let mut events: HashMap<Uuid, events::Model> = HashMap::with_capacity(event_ids.len());
     for chunk in app::db::statement_chunks(db.get_database_backend(), &event_ids) {
         let found =
