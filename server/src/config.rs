@@ -54,6 +54,10 @@ pub struct Config {
     pub webhook_rate_limit: u32,
     /// How often the engine looks for due deliveries that no local event announced.
     pub poll_interval_ms: u64,
+    /// Group commit: how long an accepted event, or a finished attempt, may wait for others to
+    /// share its transaction, while they arrive as a stream (0: never wait). At a steady 1,000
+    /// events/s, 5 ms cut the CPU per delivery by a third on PostgreSQL (BENCHMARKS.md).
+    pub group_commit_ms: u64,
     /// A claimed delivery stays claimed for its webhook's timeout plus this margin; after a
     /// crash, another process takes it over once the lease expires.
     pub lease_margin_secs: u64,
@@ -116,6 +120,7 @@ impl Default for Config {
             max_in_flight: 256,
             webhook_rate_limit: 0,
             poll_interval_ms: 250,
+            group_commit_ms: 5,
             lease_margin_secs: 30,
             quick_retries: 3,
             quick_retry_delay_secs: 5,
@@ -231,6 +236,9 @@ impl Config {
         if !(10..=60_000).contains(&self.poll_interval_ms) {
             return bad("POLL_INTERVAL_MS", "must be between 10 and 60000".into());
         }
+        if self.group_commit_ms > 100 {
+            return bad("GROUP_COMMIT_MS", "must be between 0 and 100".into());
+        }
         if let Err(e) = self.retention().validate() {
             return bad(&format!("RETENTION_{}", e.field.to_ascii_uppercase()), e.message);
         }
@@ -248,6 +256,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// How long a writer waits for more to share a transaction (`group_commit_ms`).
+    pub fn group_commit(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.group_commit_ms)
     }
 
     /// The retention policy configured (the admin app's settings override it).
@@ -406,6 +419,10 @@ mod tests {
             jail.set_env("HERALD_SESSION_TTL_HOURS", "soon");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("SESSION_TTL_HOURS") && !err.contains("\n"), "{err}");
+            jail.set_env("HERALD_SESSION_TTL_HOURS", "24");
+            jail.set_env("HERALD_GROUP_COMMIT_MS", "250");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("HERALD_GROUP_COMMIT_MS: must be between 0 and 100"), "{err}");
             Ok(())
         });
     }

@@ -61,7 +61,7 @@ pub fn app_state(config: &Config, db: DatabaseConnection) -> AppState {
         .build();
     AppState {
         leptos_options,
-        ingest: app::db::events::IngestQueue::start(db.clone(), db_health.clone()),
+        ingest: app::db::events::IngestQueue::start(db.clone(), db_health.clone(), config.group_commit()),
         db_health,
         db,
         web: WebSettings {

@@ -332,6 +332,11 @@ async fn place_in_lines(
 /// The most events one ingest transaction takes.
 const INGEST_BATCH: usize = 256;
 
+/// Group commit waits for no more once a batch holds this many events: each may fan out to
+/// many deliveries, and an ingest that outruns the engine leaves them to the claim (measured
+/// with 32: fan-out to 10 delivered 4,183-4,977/s instead of 4,756-5,548/s, peak RSS +40 MiB).
+const GATHER_EVENTS: usize = 8;
+
 /// Group commit for the events API: requests hand their events to one writer task, which
 /// stores whatever arrived meanwhile in one transaction (`ingest_many`). Under load one commit
 /// serves many requests; an event arriving alone is written at once. Each request still gets
@@ -365,9 +370,17 @@ impl IngestQueue {
     ///
     /// An answer is `Ok` only once the transaction holding the event has committed. While the
     /// database is unavailable (`health`), events are refused at once, never queued.
-    pub fn start(db: DatabaseConnection, health: super::health::DbHealth) -> Self {
+    ///
+    /// A writer that finds few events waits up to `group_commit` for more (`gather::Gather`).
+    pub fn start(
+        db: DatabaseConnection,
+        health: super::health::DbHealth,
+        group_commit: std::time::Duration,
+    ) -> Self {
         let (queue, waiting) = tokio::sync::mpsc::channel(INGEST_BATCH * 4);
-        let waiting = std::sync::Arc::new(tokio::sync::Mutex::new(waiting));
+        // The writers share one gathering: its rate is the queue's, not one writer's.
+        let gather = super::gather::Gather::new(group_commit, INGEST_BATCH, GATHER_EVENTS);
+        let waiting = std::sync::Arc::new(tokio::sync::Mutex::new((waiting, gather)));
         let writers = if super::is_postgres(&db) { 4 } else { 1 };
         let hand_off = HandOffSlot::default();
         for _ in 0..writers {
@@ -401,14 +414,23 @@ impl IngestQueue {
     }
 }
 
+type Queue = (tokio::sync::mpsc::Receiver<Waiting>, super::gather::Gather);
+
 async fn write_all(
     db: DatabaseConnection,
-    waiting: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Waiting>>>,
+    waiting: std::sync::Arc<tokio::sync::Mutex<Queue>>,
     health: super::health::DbHealth,
     hand_off: HandOffSlot,
 ) {
     let mut batch = Vec::with_capacity(INGEST_BATCH);
-    while waiting.lock().await.recv_many(&mut batch, INGEST_BATCH).await > 0 {
+    loop {
+        let taken = {
+            let (queue, gather) = &mut *waiting.lock().await;
+            gather.next(queue, &mut batch, |_| false).await
+        };
+        if taken == 0 {
+            break;
+        }
         let (events, answers): (Vec<_>, Vec<_>) = batch.drain(..).map(|w| (w.event, w.answer)).unzip();
         // Queued before the outage was known: refused like those that arrive during it.
         if let Some(refused) = health.refuse() {

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod entities;
 pub mod events;
+pub mod gather;
 pub mod health;
 pub mod jobs;
 pub mod lines;

@@ -44,6 +44,8 @@ pub struct EngineSettings {
     pub notices: store::Notices,
     /// Requests per second for webhooks without their own rate limit.
     pub default_rate: Option<u32>,
+    /// How long a finished attempt may wait for others to share its record's transaction.
+    pub group_commit: Duration,
 }
 
 impl EngineSettings {
@@ -66,12 +68,17 @@ impl EngineSettings {
                 failing_interval: chrono::Duration::minutes(i64::from(config.failure_notice_minutes)),
             },
             default_rate: (config.webhook_rate_limit > 0).then_some(config.webhook_rate_limit),
+            group_commit: config.group_commit(),
         }
     }
 }
 
 /// The most attempts one recording transaction takes.
 const RECORD_BATCH: usize = 256;
+
+/// Group commit waits for no more once a batch holds this many attempts: their statements and
+/// commit are shared already.
+const GATHER_ATTEMPTS: usize = 32;
 
 /// How long the recorder waits for an unavailable database before giving up on a batch (its
 /// deliveries are then sent again once their leases are taken over: at least once).
@@ -342,7 +349,11 @@ impl Engine {
     /// low rates an attempt is recorded as soon as it finishes.
     async fn record_all(self: Arc<Self>, mut queue: mpsc::Receiver<Attempted>) {
         let mut attempted = Vec::with_capacity(RECORD_BATCH);
-        while queue.recv_many(&mut attempted, RECORD_BATCH).await > 0 {
+        let mut gather =
+            app::db::gather::Gather::new(self.settings.group_commit, RECORD_BATCH, GATHER_ATTEMPTS);
+        // An ordered webhook's next delivery waits for this record: it goes at once.
+        let waited_for = |a: &Attempted| a.recorded.is_some();
+        while gather.next(&mut queue, &mut attempted, waited_for).await > 0 {
             let mut recorded = vec![true; attempted.len()];
             if let Err(e) = self.record_when_available(&attempted).await {
                 // One attempt the database refuses must not lose the others' records.
