@@ -47,7 +47,7 @@ impl Gather {
         }
         let began = Instant::now();
         // The previous batch's items over the time since it began: the arrival rate.
-        let gap = self.last.and_then(|(at, n)| Some((began - at).checked_div(n as u32)?));
+        let gap = self.last.and_then(|(at, n)| (began - at).checked_div(n as u32));
         if let Some(gap) = gap.filter(|g| !self.window.is_zero() && *g <= self.window) {
             let deadline = began + self.window;
             let pause = (gap * 2).max(Duration::from_micros(200));

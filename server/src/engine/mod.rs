@@ -487,8 +487,26 @@ impl Engine {
             } else if room > 0 {
                 let limits = self.limits(batch);
                 let started = std::time::Instant::now();
-                let claim = store::claim(&self.db, &self.worker, &limits, &self.answered, &self.lanes).await;
+                let claim = store::claim(&self.db, &self.worker, &limits, &self.answered, &self.lanes);
+                tokio::pin!(claim);
+                // What the ingest hands over meanwhile starts now, not after the claim: while a
+                // backlog drains, a claim waits for SQLite's writer behind the recorder and
+                // leases hundreds, and a healthy webhook's new deliveries waited for it.
+                let claim = loop {
+                    tokio::select! {
+                        biased;
+                        claim = &mut claim => break claim,
+                        _ = self.handed.notified() => {
+                            let room = self.settings.max_in_flight.saturating_sub(tasks.len());
+                            let (start, _) = self.lanes.fill(Vec::new(), None, limit, room);
+                            for c in start {
+                                tasks.spawn(self.clone().process(c, recorder.clone()));
+                            }
+                        }
+                    }
+                };
                 self.metrics.claim_duration.observe(started.elapsed().as_secs_f64());
+                let room = self.settings.max_in_flight.saturating_sub(tasks.len());
                 match claim {
                     Ok(claim) => {
                         backoff = Backoff::default();
