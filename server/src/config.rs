@@ -56,7 +56,7 @@ pub struct Config {
     pub poll_interval_ms: u64,
     /// Group commit: how long an accepted event, or a finished attempt, may wait for others to
     /// share its transaction, while they arrive as a stream (0: never wait). At a steady 1,000
-    /// events/s, 5 ms cut the CPU per delivery by a third on PostgreSQL (BENCHMARKS.md).
+    /// events/s, 5 ms roughly halved the CPU per delivery on both databases (BENCHMARKS.md).
     pub group_commit_ms: u64,
     /// A claimed delivery stays claimed for its webhook's timeout plus this margin; after a
     /// crash, another process takes it over once the lease expires.

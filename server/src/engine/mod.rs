@@ -345,8 +345,9 @@ impl Engine {
     }
 
     /// Records attempts until every sender is gone: each batch is what finished while the
-    /// previous one was being written, so under load one commit covers many attempts and at
-    /// low rates an attempt is recorded as soon as it finishes.
+    /// previous one was being written, so under load one commit covers many attempts; in a
+    /// steady stream an attempt waits up to `group_commit` for others (`gather::Gather`), and
+    /// at low rates it is recorded as soon as it finishes.
     async fn record_all(self: Arc<Self>, mut queue: mpsc::Receiver<Attempted>) {
         let mut attempted = Vec::with_capacity(RECORD_BATCH);
         let mut gather =
