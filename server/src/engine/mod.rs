@@ -433,6 +433,16 @@ impl Engine {
         }
     }
 
+    /// Starts what the lanes hold ready (the hand-off's deliveries, no claim), as far as this
+    /// process's `max_in_flight` and each webhook's limit let.
+    fn start_ready(self: &Arc<Self>, tasks: &mut JoinSet<()>, recorder: &mpsc::Sender<Attempted>) {
+        let room = self.settings.max_in_flight.saturating_sub(tasks.len());
+        let (start, _) = self.lanes.fill(Vec::new(), None, self.settings.webhook_concurrency, room);
+        for c in start {
+            tasks.spawn(self.clone().process(c, recorder.clone()));
+        }
+    }
+
     /// Delivers until `shutdown`: claims whenever there is room, wakes on new events, a finished
     /// request or the poll interval, and on shutdown lets in-flight requests finish for a bounded
     /// time before releasing the rest.
@@ -481,10 +491,7 @@ impl Engine {
             let mut claimed_full = false;
             let limit = self.settings.webhook_concurrency;
             if room > 0 && !claim_due {
-                let (start, _) = self.lanes.fill(Vec::new(), None, limit, room);
-                for c in start {
-                    tasks.spawn(self.clone().process(c, recorder.clone()));
-                }
+                self.start_ready(&mut tasks, &recorder);
             } else if room > 0 {
                 let limits = self.limits(batch);
                 let started = std::time::Instant::now();
@@ -497,13 +504,7 @@ impl Engine {
                     tokio::select! {
                         biased;
                         claim = &mut claim => break claim,
-                        _ = self.handed.notified() => {
-                            let room = self.settings.max_in_flight.saturating_sub(tasks.len());
-                            let (start, _) = self.lanes.fill(Vec::new(), None, limit, room);
-                            for c in start {
-                                tasks.spawn(self.clone().process(c, recorder.clone()));
-                            }
-                        }
+                        _ = self.handed.notified() => self.start_ready(&mut tasks, &recorder),
                     }
                 };
                 self.metrics.claim_duration.observe(started.elapsed().as_secs_f64());
