@@ -222,12 +222,22 @@ pub async fn backup_sqlite(db: &DatabaseConnection, file: &str) -> Result<(), Db
 
 /// Keeps SQLite's query-planner statistics current (`PRAGMA optimize`): without them it may walk
 /// the wrong index of the delivery log. Mask 0x10002 looks at every table, not only those this
-/// pooled connection happened to query, and SQLite bounds the work it does. PostgreSQL's
+/// pooled connection happened to query. `analysis_limit` makes each index's analysis read a
+/// sample of it (SQLite's advice for `optimize`), not all of it: the first purge after a
+/// database filled from empty otherwise read the log's tables and indexes at once, 400 MB through
+/// the memory map, and Herald's resident set jumped to ~480 MiB (BENCHMARKS.md). PostgreSQL's
 /// autovacuum does this by itself. A failure only costs query speed, so it is logged, not returned.
 pub async fn optimize(db: &DatabaseConnection) {
     use sea_orm::ConnectionTrait;
     if db.get_database_backend() == DbBackend::Sqlite {
-        if let Err(e) = db.execute_unprepared("PRAGMA optimize=0x10002").await {
+        // One call, so all run on the same pooled connection (the settings are per connection).
+        // The analysis reads without the memory map: counting a table's rows still visits every
+        // leaf page, and through the map each page it reads would count in Herald's RSS.
+        let sql = format!(
+            "PRAGMA mmap_size=0; PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002; \
+             PRAGMA mmap_size={MMAP_BYTES}"
+        );
+        if let Err(e) = db.execute_unprepared(&sql).await {
             tracing::warn!(error = %e, "cannot refresh the query planner's statistics");
         }
     }
