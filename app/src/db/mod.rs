@@ -222,10 +222,10 @@ pub async fn backup_sqlite(db: &DatabaseConnection, file: &str) -> Result<(), Db
 
 /// Keeps SQLite's query-planner statistics current (`PRAGMA optimize`): without them it may walk
 /// the wrong index of the delivery log. Mask 0x10002 looks at every table, not only those this
-/// pooled connection happened to query. `analysis_limit` makes each index's analysis read a
-/// sample of it (SQLite's advice for `optimize`), not all of it: the first purge after a
-/// database filled from empty otherwise read the log's tables and indexes at once, 400 MB through
-/// the memory map, and Herald's resident set jumped to ~480 MiB (BENCHMARKS.md). PostgreSQL's
+/// pooled connection happened to query; `analysis_limit` samples each index (SQLite's advice).
+/// The analysis still visits every leaf page to count rows, so it runs with the memory map off:
+/// through the map, the first purge after a database filled from empty read 400 MB and Herald's
+/// resident set jumped to ~480 MiB (BENCHMARKS.md). PostgreSQL's
 /// autovacuum does this by itself. A failure only costs query speed, so it is logged, not returned.
 pub async fn optimize(db: &DatabaseConnection) {
     use sea_orm::ConnectionTrait;
