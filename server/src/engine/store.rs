@@ -1179,7 +1179,18 @@ pub async fn hold_inactive(db: &DatabaseConnection) -> Result<(u64, Vec<Uuid>), 
                 .add(deliveries::Column::LeaseExpiresAt.is_null())
                 .add(deliveries::Column::LeaseExpiresAt.lte(at)),
         )
-        .filter(deliveries::Column::WebhookId.is_in(inactive.clone()))
+        // Not `inactive`, read above: a webhook reactivated since (its recovered deliveries
+        // pending again) would have them held once more, for good. The statement reads the
+        // states it acts on.
+        .filter(
+            deliveries::Column::WebhookId.in_subquery(
+                Query::select()
+                    .column(webhooks::Column::Id)
+                    .from(webhooks::Entity)
+                    .and_where(webhooks::Column::State.ne(WebhookState::Active))
+                    .to_owned(),
+            ),
+        )
         .exec(db)
         .await?
         .rows_affected;
