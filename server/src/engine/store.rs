@@ -1155,9 +1155,9 @@ async fn deactivate(
 /// Holds due deliveries of webhooks that are not active. Stopping or deactivating a webhook
 /// holds its queue in the same transaction, but an event committed concurrently (on PostgreSQL,
 /// its transaction read the webhook just before it changed) can still leave one pending; this
-/// sweep, run by the engine every second, puts those where they belong.
+/// sweep, run by the engine every second, puts those where they belong. Answers how many it held
+/// and the webhooks that are not active (for the engine's lanes).
 pub async fn hold_inactive(db: &DatabaseConnection) -> Result<(u64, Vec<Uuid>), DbErr> {
-    let at = now();
     let inactive: Vec<Uuid> = webhooks::Entity::find()
         .select_only()
         .column(webhooks::Column::Id)
@@ -1168,6 +1168,15 @@ pub async fn hold_inactive(db: &DatabaseConnection) -> Result<(u64, Vec<Uuid>), 
     if inactive.is_empty() {
         return Ok((0, inactive)); // the common case: no statement over deliveries at all
     }
+    Ok((hold_due_of_inactive(db).await?, inactive))
+}
+
+/// The sweep's write: holds the due, unleased deliveries of the webhooks that are not active
+/// when it runs. It takes no list read earlier: a webhook reactivated since (its recovered
+/// deliveries pending again) would have them held once more, for good. The statement reads the
+/// states it acts on.
+pub async fn hold_due_of_inactive(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let at = now();
     let _turn = app::db::sqlite_write_turn(db).await;
     let held = deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Held.as_str()))
@@ -1179,9 +1188,6 @@ pub async fn hold_inactive(db: &DatabaseConnection) -> Result<(u64, Vec<Uuid>), 
                 .add(deliveries::Column::LeaseExpiresAt.is_null())
                 .add(deliveries::Column::LeaseExpiresAt.lte(at)),
         )
-        // Not `inactive`, read above: a webhook reactivated since (its recovered deliveries
-        // pending again) would have them held once more, for good. The statement reads the
-        // states it acts on.
         .filter(
             deliveries::Column::WebhookId.in_subquery(
                 Query::select()
@@ -1194,7 +1200,7 @@ pub async fn hold_inactive(db: &DatabaseConnection) -> Result<(u64, Vec<Uuid>), 
         .exec(db)
         .await?
         .rows_affected;
-    Ok((held, inactive))
+    Ok(held)
 }
 
 /// Events stored while a webhook's ordering was being switched on (on PostgreSQL, their

@@ -41,7 +41,8 @@ both_databases!(
     dead_row_versions_of_the_queue_are_vacuumed_while_delivering,
     new_deliveries_go_from_the_commit_to_the_engine_and_a_backlog_goes_first,
     deliveries_leased_ahead_behind_another_process_are_given_back,
-    webhooks_whose_deliveries_are_all_scheduled_later_leave_the_claim_to_others
+    webhooks_whose_deliveries_are_all_scheduled_later_leave_the_claim_to_others,
+    a_webhook_reactivated_during_the_sweep_keeps_its_recovered_deliveries_due
 );
 
 /// On PostgreSQL every lease and record leaves dead row versions that the claim's index scans
@@ -393,4 +394,82 @@ async fn first_webhook(db: &sea_orm::DatabaseConnection) -> uuid::Uuid {
     use app::db::entities::webhooks;
     use sea_orm::EntityTrait;
     webhooks::Entity::find().one(db).await.unwrap().expect("a webhook").id
+}
+
+/// The engine's once-a-second sweep reads which webhooks are not active, then holds their due
+/// deliveries. A webhook reactivated in between, its held deliveries recovered (pending again),
+/// keeps them pending: the write holds what is inactive when it runs, not what the read saw.
+/// (Before, the write used the list, and a recovery that fell between the two was held again
+/// for good: a Playwright run showed "3 still to send" forever.)
+async fn a_webhook_reactivated_during_the_sweep_keeps_its_recovered_deliveries_due(backend: Backend) {
+    use app::{
+        db::entities::{deliveries, webhooks},
+        models::{DeliveryStatus, WebhookState},
+    };
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let test_db = TestDb::new(backend).await;
+    let db = due_deliveries(&test_db, 3).await;
+    let shop = first_webhook(&db).await;
+    let input =
+        serde_json::from_value(json!({"name": "audit", "url": "http://127.0.0.1:9/a", "event_types": ["*"]}))
+            .unwrap();
+    let audit = create(&db, input, "test").await.expect("webhook").webhook.id.0;
+    for n in 0..2 {
+        let event = NewEvent {
+            event_type: "order.placed".into(),
+            payload: format!("{{\"n\":{n}}}"),
+            idempotency_key: None,
+        };
+        app::db::events::ingest(&db, event).await.expect("event");
+    }
+    let set_state = |id: uuid::Uuid, state: WebhookState| {
+        let db = db.clone();
+        async move {
+            webhooks::ActiveModel { id: Set(id), state: Set(state), ..Default::default() }
+                .update(&db)
+                .await
+                .unwrap();
+        }
+    };
+    // Both stopped as the sweep reads its list; then "shop" is reactivated before it writes.
+    set_state(shop, WebhookState::Stopped).await;
+    set_state(audit, WebhookState::Stopped).await;
+    let (_, inactive) = herald_server::engine::store::hold_inactive(&db).await.unwrap();
+    assert!(inactive.contains(&shop) && inactive.contains(&audit), "both read as inactive");
+    set_state(shop, WebhookState::Active).await;
+    deliveries::Entity::update_many()
+        .col_expr(
+            deliveries::Column::Status,
+            sea_orm::sea_query::Expr::value(DeliveryStatus::Pending.as_str()),
+        )
+        .col_expr(deliveries::Column::NextAttemptAt, sea_orm::sea_query::Expr::value(app::db::now()))
+        .filter(deliveries::Column::WebhookId.eq(shop))
+        .exec(&db)
+        .await
+        .unwrap();
+
+    let held = herald_server::engine::store::hold_due_of_inactive(&db).await.unwrap();
+
+    let status_of = |id: uuid::Uuid| {
+        let db = db.clone();
+        async move {
+            deliveries::Entity::find()
+                .filter(deliveries::Column::WebhookId.eq(id))
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.status)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(held, 0, "the stopped webhook's deliveries were held by the first sweep already");
+    let shop_statuses = status_of(shop).await;
+    assert_eq!(shop_statuses.len(), 5, "3 events before audit existed, 2 after");
+    assert!(
+        shop_statuses.iter().all(|s| *s == DeliveryStatus::Pending),
+        "recovered stay due: {shop_statuses:?}"
+    );
+    let audit_statuses = status_of(audit).await;
+    assert_eq!(audit_statuses, vec![DeliveryStatus::Held; 2], "the still-stopped webhook's stay held");
 }
